@@ -164,7 +164,8 @@ def table(results: list[Result], assignment: Assignment) -> str:
     """Scores as plain text: one row per exercise, one column per student."""
     per_student = [by_exercise(r, assignment.exercises) for r in results]
     rows_names: list[str] = [n for n in assignment.exercises if any(n in c for c in per_student)]
-    rows_names += [n for c in per_student for n in c if n not in rows_names]
+    for cells in per_student:
+        rows_names += [n for n in cells if n not in rows_names]
 
     def cell(cells, name):
         if name not in cells:

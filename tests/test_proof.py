@@ -1,0 +1,81 @@
+"""For every assignment in source/: the source earns full marks, the release earns
+zero, every exercise's alternative solution earns its points and every mutant
+loses them, all graded through the real nbgrader pipeline."""
+
+from __future__ import annotations
+
+import pytest
+
+from proof import ROOT, grade_class, load_solutions, proven_assignments
+
+ASSIGNMENTS = proven_assignments()
+_graded = {}
+
+
+def graded(name, tmp_path_factory):
+    if name not in _graded:
+        _graded[name] = grade_class(name, tmp_path_factory.mktemp(f"proof-{name}"))
+    return _graded[name]
+
+
+def per_assignment(extra=None):
+    """Parametrize over assignments, keeping one assignment's tests on one xdist worker."""
+    params = []
+    for name in ASSIGNMENTS:
+        for item in (extra(name) if extra else [None]):
+            values = (name,) if item is None else (name, *item)
+            params.append(pytest.param(*values, marks=pytest.mark.xdist_group(name),
+                                       id="-".join(map(str, values))))
+    return params
+
+
+def exercises(name):
+    return [(e,) for e in load_solutions(name).ALTERNATIVES] or [None]
+
+
+def mutants(name):
+    return [(e, k + 1) for e, ms in load_solutions(name).MUTANTS.items() for k in range(len(ms))]
+
+
+@pytest.mark.parametrize("name", per_assignment())
+def test_every_exercise_has_an_alternative_and_two_mutants(name):
+    from course.assignments import resolve
+
+    (assignment,) = resolve(ROOT, [name])
+    solutions = load_solutions(name)
+    missing = [e for e in assignment.exercises if e not in solutions.ALTERNATIVES]
+    few = [e for e in assignment.exercises if len(solutions.MUTANTS.get(e, [])) < 2]
+    assert not missing, f"{name}: no alternative solution for {missing}"
+    assert not few, f"{name}: fewer than two mutants for {few}"
+
+
+@pytest.mark.parametrize("name", per_assignment())
+def test_source_earns_full_marks(name, tmp_path_factory):
+    g = graded(name, tmp_path_factory)
+    cells = g.autograded_cells("instructor")
+    assert cells, f"{name}: no autograded test cells"
+    lost = {gid: s for gid, s in cells.items() if s[0] != s[1]}
+    assert not lost, f"{name}: the source notebook loses points on {lost}: {g.results['instructor'].message}"
+
+
+@pytest.mark.parametrize("name", per_assignment())
+def test_untouched_release_earns_zero(name, tmp_path_factory):
+    g = graded(name, tmp_path_factory)
+    r = g.results["untouched"]
+    assert r.status in ("graded", "needs manual grading"), r.message
+    assert r.score == 0, f"{name}: the untouched release scores {r.score}: {r.cells}"
+    assert all(score == 0 for score, _ in r.cells.values()), r.cells
+
+
+@pytest.mark.parametrize("name,exercise", per_assignment(exercises))
+def test_alternative_solution_earns_full_marks(name, exercise, tmp_path_factory):
+    g = graded(name, tmp_path_factory)
+    score, top = g.exercise_scores("alternative")[exercise]
+    assert score == top, f"{name}: the alternative {exercise} scores {score}/{top}"
+
+
+@pytest.mark.parametrize("name,exercise,k", per_assignment(mutants))
+def test_mutant_loses_points(name, exercise, k, tmp_path_factory):
+    g = graded(name, tmp_path_factory)
+    score, top = g.exercise_scores(f"mutants_{k}")[exercise]
+    assert score < top, f"{name}: mutant {k} of {exercise} keeps {score}/{top} points"
