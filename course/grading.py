@@ -61,9 +61,12 @@ def precheck(path: Path, expected_ids: list[str]) -> tuple[str | None, str]:
     if not path.is_file():
         return f"no {path.name} in the submission", ""
     try:
-        nb = nbformat.read(path, as_version=4)
+        json.loads(path.read_bytes())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        return f"{path.name} is not a readable notebook ({type(error).__name__}: {error})", ""
+        return f"{path.name} is not a readable notebook (not JSON: {error})", ""
+    try:
+        nb = nbformat.read(path, as_version=4)
+        nbformat.validate(nb)
     except Exception as error:  # nbformat's own validation errors, unknown versions, ...
         return f"{path.name} is not a valid notebook ({' '.join(str(error).split())[:200]})", ""
     present = {tracked_id(c) for c in nb.cells}

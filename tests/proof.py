@@ -74,6 +74,8 @@ def grade_class(name: str, workdir: Path) -> GradedClass:
             if k < len(mutants):
                 answers[exercise] = mutants[k]
         submissions[f"mutants_{k + 1}"] = fill(released, answers)
+    for folder in sorted((ROOT / "examples").glob(f"*/{name}")):  # the bundled example submissions
+        submissions[f"example_{folder.parent.name}"] = (folder / assignment.notebook).read_bytes()
     results = grade_in_scratch(ROOT, assignment, submissions, workdir)
     return GradedClass(assignment, results, mutant_sets)
 

@@ -79,3 +79,15 @@ def test_mutant_loses_points(name, exercise, k, tmp_path_factory):
     g = graded(name, tmp_path_factory)
     score, top = g.exercise_scores(f"mutants_{k}")[exercise]
     assert score < top, f"{name}: mutant {k} of {exercise} keeps {score}/{top} points"
+
+
+@pytest.mark.parametrize("name", per_assignment())
+def test_examples_score_as_expected(name, tmp_path_factory):
+    from examples import STUDENTS, expected_scores
+
+    g = graded(name, tmp_path_factory)
+    expected = expected_scores()
+    for student in STUDENTS:
+        assert (student, name) in expected, f"no example submission of {name} for {student}: run tests/examples.py {name}"
+        r = g.results[f"example_{student}"]
+        assert r.score == expected[(student, name)], f"example {student}/{name} scores {r.score}, expected {expected[(student, name)]}: {r.cells}"

@@ -163,3 +163,16 @@ def cuda_memory_report(device=None):  # peak reserved, not peak allocated
 ''',
     ],
 }
+
+# Written answers (manually graded) for the complete example submission.
+WRITTEN = {
+    "anaconda_vs_miniconda": (
+        "conda is a package and environment manager. Anaconda is a big distribution (conda, Python and "
+        "hundreds of packages); Miniconda installs only conda and Python, and I add what a project needs. "
+        "On a server or in CI I would use Miniconda to keep environments small."
+    ),
+    "install_commands": (
+        "pip: `python3.11 -m venv .venv && .venv/bin/pip install -e .[test]`; conda: "
+        "`conda env create -f environment.yml`. Check: `python -c 'import torch; print(torch.__version__)'`."
+    ),
+}
