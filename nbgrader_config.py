@@ -22,6 +22,8 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 
 # Executing a submission: one cell may not run longer than this (seconds).
 c.Execute.timeout = 120
+# The kernel warns on every start that it talks to the grader over loopback TCP; that is noise here.
+c.Execute.extra_arguments = ["--IPKernelApp.log_level=ERROR"]
 
 # nbgrader's traps, closed (see course/nbgrader_ext.py).
 c.OverwriteCells.add_missing_cells = True
