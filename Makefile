@@ -10,7 +10,7 @@ RUN    := PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python
 # Test workers: 2 by default (this course's CI has 2 cores).
 JOBS   ?= 2
 
-.PHONY: setup demo test check release grade lab clean help
+.PHONY: setup system-packages demo test check release grade lab clean help
 
 help:
 	@echo "make demo     set up, release every assignment, grade the bundled examples (grades/, feedback/)"
@@ -27,7 +27,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	@touch $@
 
-setup: $(STAMP)
+setup: $(STAMP) system-packages
+
+# bubblewrap (grading sandbox) and chromium (browser tests): installed when root with apt,
+# otherwise the script says how and the tests that need them skip.
+system-packages:
+	@bash scripts/system-packages.sh
 
 demo: setup
 	$(RUN) -m course demo

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The system packages the course uses, installed where this script can (root with apt-get);
+# elsewhere it says how, and the tests that need a missing one skip with one line saying so.
+#   bubblewrap  sandbox for graded code (course grade)
+#   chromium    browser tests of JupyterLab and Formgrader
+set -u
+declare -A needs=([bubblewrap]=bwrap [chromium]=chromium)
+missing=()
+for pkg in "${!needs[@]}"; do
+  command -v "${needs[$pkg]}" >/dev/null 2>&1 || missing+=("$pkg")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing system packages: ${missing[*]}"
+  if apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null; then
+    exit 0
+  fi
+  echo "could not install ${missing[*]} with apt-get; the tests that need them will be skipped"
+else
+  echo "optional system packages missing: ${missing[*]}"
+  echo "  Debian/Ubuntu: sudo apt-get install ${missing[*]}   (Fedora: sudo dnf install ${missing[*]})"
+  echo "  without them the tests that need them are skipped."
+fi
+exit 0
