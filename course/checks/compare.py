@@ -16,6 +16,10 @@ _isinstance = isinstance
 _Tensor = torch.Tensor
 _repr = repr
 
+# The first assert_close call imports much of torch lazily (~2 s on a slow CPU): pay that
+# here, in the notebook's setup cell, not inside the first test cell that compares.
+_assert_close(torch.zeros(1), torch.zeros(1))
+
 
 def describe(value, limit: int = 6) -> str:
     """A short, readable summary: ``float32[2, 3] [0.1, -2, ...]``."""
