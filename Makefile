@@ -10,7 +10,7 @@ RUN    := PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python
 # Test workers: 2 by default (this course's CI has 2 cores).
 JOBS   ?= 2
 
-.PHONY: setup system-packages demo test check release grade lab clean help
+.PHONY: setup system-packages demo test check release grade lab screenshots clean help
 
 help:
 	@echo "make demo     set up, release every assignment, grade the bundled examples (grades/, feedback/)"
@@ -18,7 +18,8 @@ help:
 	@echo "make release  regenerate release/ from source/"
 	@echo "make check    check the course's invariants"
 	@echo "make grade A=01_tensors   grade submitted/*/01_tensors"
-	@echo "make lab      start JupyterLab at the course root"
+	@echo "make lab      start JupyterLab at the course root (Formgrader, Validate); ARGS=... for jupyter"
+	@echo "make screenshots  regenerate docs/screenshots/ in a real browser"
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11 is needed: install python3.11 and run make again"; exit 1; }
@@ -51,7 +52,10 @@ grade: setup
 	$(RUN) -m course grade $(A)
 
 lab: setup
-	$(RUN) -m jupyter lab
+	$(RUN) -m course lab $(if $(ARGS),-- $(ARGS))
+
+screenshots: setup
+	$(RUN) scripts/screenshots.py
 
 clean:
 	rm -rf submitted autograded/*/ feedback grades gradebook.db .pytest_cache
