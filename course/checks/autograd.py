@@ -1,0 +1,459 @@
+"""Checks and pictures for the autograd exercises (02_autograd).
+
+The torch references every check compares with are captured when this module
+is imported (by the notebook's first, locked cell), before any learner code runs.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+
+import torch
+import torch.autograd.functional
+from hypothesis import assume
+from hypothesis import strategies as st
+
+from course.checks.compare import call, check, compare_close, describe, fail
+
+_isinstance = isinstance
+_grad = torch.autograd.grad
+_gradcheck = torch.autograd.gradcheck
+_jacobian = torch.autograd.functional.jacobian
+_hvp = torch.autograd.functional.hvp
+_sigmoid = torch.sigmoid
+_tanh = torch.tanh
+_round = torch.round
+_equal = torch.equal
+_is_grad_enabled = torch.is_grad_enabled
+_Tensor = torch.Tensor
+_index = operator.index
+
+def _warm_up_hypothesis():
+    """Hypothesis's first property costs ~0.4 s of one-time setup: pay it here too."""
+    from hypothesis import given
+
+    from course.checks.strategies import graded, tensors
+
+    @graded(1)
+    @given(tensors(max_dims=2))
+    def property_(x):
+        pass
+
+    property_()
+
+
+_warm_up_hypothesis()
+
+
+reference_sigmoid = _sigmoid
+
+
+def straight_through(x):
+    """The straight-through reference: ``round(x)`` in value, ``x`` in gradient."""
+    return x + (_round(x) - x).detach()
+
+
+class Fn:
+    """A named function of a tensor, so failure messages can say which one."""
+
+    def __init__(self, text: str, f):
+        self.text, self.f = text, f
+        self.__name__ = text
+
+    def __call__(self, *args):
+        return self.f(*args)
+
+    def __repr__(self):
+        return self.text
+
+
+# --------------------------------------------------------------------- derivative
+def check_derivative(fn, f: Fn, x0) -> None:
+    what = f"derivative({f!r}, {x0!r})"
+    x = torch.tensor(float(x0), dtype=torch.float64, requires_grad=True)
+    (expected,) = _grad(f(x), x)
+    expected = expected.item()
+    result = call(fn, f, x0)
+    check(_isinstance(result, float) and not _isinstance(result, bool),
+          f"{what} returned {describe(result)} ({type(result).__name__}); expected a Python float (use .item())")
+    compare_close(result, expected, what)
+
+
+# --------------------------------------------------------------- elementwise_grad
+def _grad_state(x):
+    return None if x.grad is None else x.grad.clone()
+
+
+def check_elementwise_grad(fn, f: Fn, x, preset_grad: bool = False) -> None:
+    """``elementwise_grad(f, x)`` equals d f(x).sum() / dx and leaves ``x.grad`` as it was."""
+    what = f"elementwise_grad({f!r}, {describe(x, 4)})"
+    leaf = x.detach().clone().requires_grad_(True)
+    (expected,) = _grad(f(leaf).sum(), leaf)
+    if preset_grad:
+        x.grad = torch.full_like(x, 7.0)
+        what += " with x.grad already set"
+    before = _grad_state(x)
+    result = call(fn, f, x)
+    compare_close(result, expected.detach(), what)
+    after = x.grad
+    if before is None:
+        check(after is None, f"{what} changed x.grad from None to {describe(after)}: use torch.autograd.grad, "
+                             "or differentiate a detached copy of x")
+    else:
+        check(after is not None and _equal(after, before),
+              f"{what} changed x.grad: it was {describe(before)}, now {describe(after)}")
+
+
+# ----------------------------------------------------------------------- jacobian
+def check_jacobian(fn, f: Fn, x) -> None:
+    what = f"jacobian({f!r}, {describe(x, 4)})"
+    expected = _jacobian(f, x.detach())
+    if expected.ndim != 2:
+        expected = expected.reshape(-1, x.numel())
+    compare_close(call(fn, f, x), expected, what)
+
+
+def check_hvp(fn, f: Fn, x, v) -> None:
+    what = f"hvp({f!r}, {describe(x, 4)}, {describe(v, 4)})"
+    _, expected = _hvp(f, x.detach(), v)
+    compare_close(call(fn, f, x, v), expected, what)
+
+
+# ------------------------------------------------------------ autograd.Function
+def _apply(cls, x):
+    apply = getattr(cls, "apply", None)
+    check(apply is not None, f"{getattr(cls, '__name__', cls)} has no .apply: subclass torch.autograd.Function")
+    return call(apply, x)
+
+
+def check_function_against(cls, reference, x, grad_out=None) -> None:
+    """``cls.apply(x)`` equals ``reference(x)``, and its backward (with ``grad_out``)
+    equals the reference's backward."""
+    name = cls.__name__
+    what = f"{name}.apply({describe(x, 4)})"
+    leaf = x.detach().clone().requires_grad_(True)
+    out = _apply(cls, leaf)
+    ref_leaf = x.detach().clone().requires_grad_(True)
+    ref_out = reference(ref_leaf)
+    compare_close(out.detach() if _isinstance(out, _Tensor) else out, ref_out.detach(), what)
+    check(out.requires_grad and out.grad_fn is not None,
+          f"{what}: the output has no grad_fn; return a tensor computed in forward, not a detached constant")
+    if grad_out is None:
+        gen = torch.Generator().manual_seed(x.numel())
+        grad_out = torch.randn(ref_out.shape, generator=gen, dtype=torch.float64).to(ref_out.dtype)
+    g = grad_out
+    (expected,) = _grad(ref_out, ref_leaf, g)
+    try:
+        (actual,) = _grad(out, leaf, g)
+    except Exception as error:  # noqa: BLE001
+        fail(f"backward of {what} with grad_output {describe(g, 4)} raised {type(error).__name__}: {error}")
+    compare_close(actual, expected, f"the gradient of {what} for grad_output {describe(g, 4)}")
+
+
+def check_gradcheck(cls, x) -> None:
+    what = f"torch.autograd.gradcheck({cls.__name__}.apply, {describe(x, 4)})"
+    leaf = x.detach().to(torch.float64).requires_grad_(True)
+    try:
+        ok = _gradcheck(cls.apply, (leaf,), eps=1e-6, atol=1e-5, raise_exception=True)
+    except Exception as error:  # noqa: BLE001
+        text = " ".join(str(error).split())
+        fail(f"{what} failed: {text[:400]}")
+    check(ok, f"{what} returned False")
+
+
+def check_saves_output(cls, x) -> None:
+    """The forward saved its output (in ``ctx.save_for_backward`` or as a ctx attribute)."""
+    leaf = x.detach().clone().requires_grad_(True)
+    out = _apply(cls, leaf)
+    ctx = out.grad_fn
+    saved = list(getattr(ctx, "saved_tensors", ()) or ())
+    saved += [v for v in vars(ctx).values() if _isinstance(v, _Tensor)] if hasattr(ctx, "__dict__") else []
+    same = [s for s in saved if s.shape == out.shape and s.dtype == out.dtype and _equal(s.detach(), out.detach())]
+    check(same, f"{cls.__name__}.apply({describe(x, 4)}): forward must save its output sigmoid(x) for backward "
+                f"(ctx.save_for_backward(out)); it saved {describe(saved) if saved else 'nothing'}")
+
+
+# ------------------------------------------------------------------------ Value
+# Expressions are written once, as code, and run twice: with the learner's Value
+# and with float64 torch tensors (which support the same operators and methods).
+_POWERS = {"pow": (2, 3), "powf": (0.5, -1.0, 1.5, -0.5, 2.5)}
+OPS = ("add", "radd", "addc", "sub", "rsub", "subc", "mul", "rmul", "mulc", "div", "rdiv", "divc",
+       "pow", "powf", "neg", "relu", "tanh", "exp", "square_self", "double_self")
+_CONSTANTS = (-2.0, -0.5, 0.5, 1.5, 3.0, 2, -1)
+
+
+def op_text(kind, a: str, b: str, c, k: int) -> str:
+    power = _POWERS.get(kind, (0,))[k % len(_POWERS.get(kind, (0,)))]
+    return {
+        "add": f"{a} + {b}", "radd": f"{c} + {a}", "addc": f"{a} + {c}", "sub": f"{a} - {b}",
+        "rsub": f"{c} - {a}", "subc": f"{a} - {c}", "mul": f"{a} * {b}", "rmul": f"{c} * {a}",
+        "mulc": f"{a} * {c}", "div": f"{a} / ({b} * {b} + 1.0)", "rdiv": f"{c} / ({a} * {a} + 1.0)",
+        "divc": f"{a} / {c}", "pow": f"{a} ** {power}", "powf": f"({a} * {a} + 0.5) ** {power}",
+        "neg": f"-{a}", "relu": f"{a}.relu()", "tanh": f"{a}.tanh()", "exp": f"{a}.exp()",
+        "square_self": f"{a} * {a}", "double_self": f"{a} + {a}",
+    }[kind]
+
+
+def _torch_leaf(v):
+    return torch.tensor(float(v), dtype=torch.float64, requires_grad=True)
+
+
+def _run(code: str, make):
+    namespace = {"Value": make}
+    exec(code, namespace)  # noqa: S102 (course-authored expressions)
+    namespace.pop("Value")
+    namespace.pop("__builtins__", None)
+    return namespace
+
+
+@st.composite
+def value_programs(draw, max_leaves: int = 3, max_ops: int = 12):
+    """Random expressions as code; nodes are reused (several lines read the same node)."""
+    n_leaves = draw(st.integers(1, max_leaves))
+    lines = []
+    for i in range(n_leaves):
+        v = draw(st.sampled_from([-1.75, -1.2, -0.8, -0.3, 0.25, 0.6, 0.9, 1.3, 2.0])) + draw(st.integers(0, 50)) / 997
+        lines.append(f"n{i} = Value({v!r})")
+    relu_inputs = []
+    for _ in range(draw(st.integers(1, max_ops))):
+        n = len(lines)
+        # prefer the latest node (deep graphs) but reach back too (shared nodes)
+        a = draw(st.one_of(st.just(n - 1), st.integers(0, n - 1)))
+        b = draw(st.integers(0, n - 1))
+        kind = draw(st.sampled_from(OPS))
+        if kind == "relu":
+            relu_inputs.append(f"n{a}")
+        lines.append(f"n{n} = " + op_text(kind, f"n{a}", f"n{b}", draw(st.sampled_from(_CONSTANTS)),
+                                          draw(st.integers(0, 4))))
+    code = "\n".join(lines)
+    try:
+        nodes = _run(code, _torch_leaf)
+    except (ZeroDivisionError, OverflowError, ValueError):
+        assume(False)
+    values = [t.item() for t in nodes.values()]
+    assume(all(math.isfinite(v) and abs(v) < 1e6 for v in values))
+    assume(all(abs(nodes[name].item()) > 1e-6 for name in relu_inputs))  # relu's kink
+    for t in nodes.values():
+        if not t.is_leaf:
+            t.retain_grad()
+    nodes[f"n{len(lines) - 1}"].backward()
+    grads = [t.grad.item() for t in nodes.values() if t.grad is not None]
+    assume(all(math.isfinite(g) and abs(g) < 1e8 for g in grads))
+    return code
+
+
+def _output_name(code: str) -> str:
+    import ast
+
+    for node in reversed(ast.parse(code).body):
+        if _isinstance(node, (ast.Assign, ast.AugAssign)):
+            target = node.targets[0] if _isinstance(node, ast.Assign) else node.target
+            if _isinstance(target, ast.Name):
+                return target.id
+    raise ValueError("no assignment in the expression")
+
+
+def _number(x):
+    return _isinstance(x, (int, float)) and not _isinstance(x, bool)
+
+
+def check_value_code(Value, code: str) -> None:
+    """Run ``code`` (assignments building an expression from ``Value(...)`` leaves) with
+    the learner's ``Value`` and with torch; call ``backward()`` on the last assigned
+    name; every named node's ``data`` and ``grad`` must equal torch's."""
+    code = "\n".join(line for line in code.strip().splitlines())
+    output = _output_name(code)
+    shown = "; ".join(ln.split("#")[0].strip() for ln in code.splitlines() if ln.split("#")[0].strip())
+    shown = f"`{shown}; {output}.backward()`"
+    expected = _run(code, _torch_leaf)
+    for t in expected.values():
+        if not t.is_leaf:
+            t.retain_grad()
+    expected[output].backward()
+
+    leaves = []
+
+    def make(v):
+        node = Value(v)
+        leaves.append(node)
+        return node
+
+    try:
+        mine = _run(code, make)
+        check(_isinstance(mine.get(output), Value),
+              f"running {shown}: {output} is {describe(mine.get(output))}, expected a Value")
+        mine[output].backward()
+    except NotImplementedError as error:
+        if str(error):
+            fail(f"running {shown} raised NotImplementedError: {error}")
+        fail(f"running {shown}: an operation of Value still raises NotImplementedError; write it")
+    except AssertionError:
+        raise
+    except Exception as error:  # noqa: BLE001
+        fail(f"running {shown} raised {type(error).__name__}: {error}")
+    for name, ref in expected.items():
+        node = mine.get(name)
+        check(_isinstance(node, Value), f"in {shown}: {name} is {describe(node)}, expected a Value")
+        check(_number(node.data), f"in {shown}: {name}.data is {describe(node.data)}; expected a Python float")
+        compare_close(float(node.data), ref.item(), f"in {shown}: {name}.data", rtol=1e-6, atol=1e-9)
+    for name, ref in expected.items():
+        node = mine[name]
+        want = 0.0 if ref.grad is None else ref.grad.item()
+        check(_number(node.grad), f"in {shown}: {name}.grad is {describe(node.grad)}; expected a Python float")
+        compare_close(float(node.grad), want, f"in {shown}: the gradient {name}.grad (torch says {want:.6g})",
+                      rtol=1e-6, atol=1e-9)
+
+
+def compare_with_torch(Value, code: str):
+    """Rows (name, Value's data, Value's grad, torch's data, torch's grad) for a side-by-side table."""
+    output = _output_name(code)
+    expected = _run(code, _torch_leaf)
+    for t in expected.values():
+        if not t.is_leaf:
+            t.retain_grad()
+    expected[output].backward()
+    mine = _run(code, Value)
+    mine[output].backward()
+    return [(name, mine[name].data, mine[name].grad, ref.item(), 0.0 if ref.grad is None else ref.grad.item())
+            for name, ref in expected.items()]
+
+
+# -------------------------------------------------------------- dynamic_iterate
+def reference_dynamic_iterate(x, w, tol=1e-3, max_steps=50):
+    y, steps = x, 0
+    while True:
+        y_new = _tanh(w * y)
+        steps += 1
+        done = (y_new - y).abs().max() < tol
+        y = y_new
+        if done or steps >= max_steps:
+            return y, steps
+
+
+def check_dynamic_iterate(fn, x, w, **kwargs) -> None:
+    w_is_tensor = _isinstance(w, _Tensor)
+    kw = "".join(f", {k}={v!r}" for k, v in kwargs.items())
+    what = f"dynamic_iterate({describe(x, 4)}, {describe(w, 3)}{kw})"
+    rx = x.detach().clone().requires_grad_(True)
+    rw = w.detach().clone().requires_grad_(True) if w_is_tensor else w
+    ref_y, ref_steps = reference_dynamic_iterate(rx, rw, **kwargs)
+    ref_y.sum().backward()
+    lx = x.detach().clone().requires_grad_(True)
+    lw = w.detach().clone().requires_grad_(True) if w_is_tensor else w
+    result = call(fn, lx, lw, **kwargs)
+    check(_isinstance(result, tuple) and len(result) == 2, f"{what} returned {describe(result)}; expected (y, steps)")
+    y, steps = result
+    try:
+        steps_value = _index(steps)
+    except TypeError:
+        fail(f"{what}: steps is {describe(steps)}; expected an int")
+    check(steps_value == ref_steps, f"{what} made {steps_value} steps; expected {ref_steps} "
+                                    "(count every update; stop when max |y_new - y| < tol or at max_steps)")
+    compare_close(y.detach() if _isinstance(y, _Tensor) else y, ref_y.detach(), f"{what}: y")
+    check(_isinstance(y, _Tensor) and y.grad_fn is not None,
+          f"{what}: y has no grad_fn, so no gradient flows back to x and w (don't detach or use .item() in the loop)")
+    y.sum().backward()
+    grads = [("x", lx.grad, rx.grad)] + ([("w", lw.grad, rw.grad)] if w_is_tensor else [])
+    for name, got, want in grads:
+        check(got is not None, f"{what}: y.sum().backward() left {name}.grad None; expected {describe(want)}")
+        compare_close(got, want, f"{what}: the gradient {name}.grad of y.sum()")
+
+
+# -------------------------------------------------------------- no_grad_forward
+def check_no_grad_forward(fn, model, x) -> None:
+    what = f"no_grad_forward({type(model).__name__}, {describe(x, 4)})"
+    flags = [(name, p.requires_grad) for name, p in model.named_parameters()]
+    with torch.no_grad():
+        expected = model(x)
+    check(_is_grad_enabled(), "internal: grad mode is off before the call")
+    result = call(fn, model, x)
+    enabled = _is_grad_enabled()
+    torch.set_grad_enabled(True)
+    check(enabled, f"{what} left gradient tracking switched off for everything after it: "
+                   "use `with torch.no_grad():`, which restores it")
+    compare_close(result.detach() if _isinstance(result, _Tensor) else result, expected, what)
+    check(result.grad_fn is None and not result.requires_grad,
+          f"{what}: the output has grad_fn {result.grad_fn} (requires_grad={result.requires_grad}); "
+          "expected no graph at all")
+    now = [(name, p.requires_grad) for name, p in model.named_parameters()]
+    changed = [f"{n}: {a} → {b}" for (n, a), (_, b) in zip(flags, now) if a != b]
+    check(not changed, f"{what} changed the model's requires_grad flags ({', '.join(changed)}); leave them as they were")
+
+
+# ------------------------------------------------------------------- pictures
+def grad_fn_lines(output, names=None):
+    """The graph behind ``output`` as indented text, one node per line."""
+    names = {id(t): n for n, t in (names or {}).items()}
+    lines, seen = [], set()
+
+    def visit(node, depth):
+        if node is None:
+            return
+        label = type(node).__name__
+        variable = getattr(node, "variable", None)
+        if variable is not None:
+            label += f"  ← leaf {names.get(id(variable), list(variable.shape))}"
+        again = node in seen
+        lines.append("    " * depth + label + ("  (seen above)" if again else ""))
+        if again:
+            return
+        seen.add(node)
+        for child, _ in node.next_functions:
+            visit(child, depth + 1)
+
+    visit(output.grad_fn, 0)
+    return lines
+
+
+def draw_graph(output, names=None, ax=None, title=None):
+    """Draw the backward graph of ``output`` with matplotlib: leaves on the left,
+    ``output``'s ``grad_fn`` on the right; arrows follow the forward direction."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyArrowPatch
+
+    names = {id(t): n for n, t in (names or {}).items()}
+    depth, edges, order = {}, [], []
+    todo = [(output.grad_fn, 0)]
+    while todo:  # longest distance from the output
+        node, d = todo.pop()
+        if node is None:
+            continue
+        if node not in depth:
+            order.append(node)
+        if depth.get(node, -1) >= d:
+            continue
+        depth[node] = d
+        for child, _ in node.next_functions:
+            if child is not None:
+                edges.append((child, node))
+                todo.append((child, d + 1))
+    edges = list(dict.fromkeys(edges))
+    levels = {}
+    for node in order:
+        levels.setdefault(depth[node], []).append(node)
+    top = max(levels)
+    pos = {}
+    for d, nodes in levels.items():
+        for i, node in enumerate(nodes):
+            pos[node] = (top - d, (len(nodes) - 1) / 2 - i)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(1.9 * (top + 1) + 1, 1.1 * max(len(v) for v in levels.values()) + 1))
+    for child, parent in edges:
+        ax.add_patch(FancyArrowPatch(pos[child], pos[parent], arrowstyle="-|>", mutation_scale=14,
+                                     shrinkA=34, shrinkB=34, color="0.35"))
+    for node, (px, py) in pos.items():
+        variable = getattr(node, "variable", None)
+        if variable is not None:
+            label, color = f"leaf {names.get(id(variable), '')}".strip(), "#cfe8cf"
+        else:
+            label, color = type(node).__name__.removesuffix("0").removesuffix("Backward") + "\nBackward", "#dde6f5"
+        ax.text(px, py, label, ha="center", va="center", fontsize=9,
+                bbox=dict(boxstyle="round,pad=0.4", fc=color, ec="0.4"))
+    ax.set_xlim(-0.7, top + 0.7)
+    ys = [p[1] for p in pos.values()]
+    ax.set_ylim(min(ys) - 0.8, max(ys) + 0.8)
+    ax.axis("off")
+    if title:
+        ax.set_title(title)
+    return ax
