@@ -103,6 +103,12 @@ def cmd_validate(root: Path, args) -> int:
     return status
 
 
+def cmd_lab(root: Path, args) -> int:
+    from course.lab import main as lab
+
+    return lab(root, args)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="course", description="Release, check and grade the PyTorch course.")
     p.add_argument("--root", help="course root (default: the folder with nbgrader_config.py above the working directory)")
@@ -130,6 +136,10 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("validate", help="run a notebook's tests; non-zero exit if any fails")
     s.add_argument("notebooks", nargs="+")
     s.set_defaults(run=cmd_validate)
+
+    s = sub.add_parser("lab", help="JupyterLab at the course root with nbgrader's extensions (jupyter options after --)")
+    s.add_argument("jupyter_args", nargs=argparse.REMAINDER)
+    s.set_defaults(run=cmd_lab)
     return p
 
 
