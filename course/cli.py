@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import html
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -98,7 +100,8 @@ def cmd_validate(root: Path, args) -> int:
         status = 1
         for kind, cells in problems.items():
             for cell in cells:
-                lines = cell.get("error", "").strip().splitlines() or [cell.get("source", "")[:80]]
+                text = html.unescape(re.sub(r"<[^>]+>", "", cell.get("error", "")))  # nbgrader renders ANSI as HTML
+                lines = text.strip().splitlines() or [cell.get("source", "").strip().splitlines()[0][:80]]
                 print(f"{path}: {kind.replace('_', ' ')}: {lines[-1]}")
     return status
 
