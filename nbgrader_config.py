@@ -20,7 +20,23 @@ c.ClearSolutions.code_stub = {
 }
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 
-# Executing a submission: one cell may not run longer than this (seconds).
+# Grading runs each submission in a bubblewrap sandbox (course/grading/sandbox.py): no network,
+# the course's source/, gradebook and other students' work out of reach, and these limits.
+# `course grade` prints them when it starts; its flags override some of them for one run.
+c.Sandbox.memory = "4G"  # memory one submission may use
+c.Sandbox.cell_timeout = 120  # seconds of wall clock per cell
+c.Sandbox.notebook_timeout = 600  # seconds of wall clock per notebook
+c.Sandbox.processes = 64  # processes and threads at once
+c.Sandbox.cell_output = "1M"  # output (text, images) per cell; more is cut off
+c.Sandbox.notebook_output = "16M"
+c.Sandbox.file_size = "256M"  # the largest file a submission may write
+c.Sandbox.tmp_size = "1G"  # its scratch space, in memory
+c.Sandbox.jobs = 0  # submissions at once; 0: one per core
+# A test cell scores all or nothing: nbgrader would read a number shown by its last expression
+# (a check that returns the learner's value) as partial credit.
+c.Sandbox.partial_credit = False
+
+# `course validate` (a student's own machine) runs nbgrader's kernel-based validator.
 c.Execute.timeout = 120
 # The kernel warns on every start that it talks to the grader over loopback TCP; that is noise here.
 c.Execute.extra_arguments = ["--IPKernelApp.log_level=ERROR"]
@@ -33,17 +49,17 @@ c.Autograde.sanitize_preprocessors = [
     "nbgrader.preprocessors.OverwriteKernelspec",
     "course.nbgrader_ext.RestoreDeletedCells",
     "nbgrader.preprocessors.OverwriteCells",
-    "nbgrader.preprocessors.CheckCellMetadata",
+    "course.nbgrader_ext.CheckCellMetadata",
 ]
 c.Autograde.autograde_preprocessors = [
-    "nbgrader.preprocessors.Execute",
+    "course.nbgrader_ext.SandboxExecute",  # in place of nbgrader.preprocessors.Execute
     "course.nbgrader_ext.StderrIsNotFailure",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
-    "nbgrader.preprocessors.SaveAutoGrades",
+    "course.nbgrader_ext.SaveAutoGrades",
     "nbgrader.preprocessors.AssignLatePenalties",
-    "nbgrader.preprocessors.CheckCellMetadata",
+    "course.nbgrader_ext.CheckCellMetadata",
 ]
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",

@@ -35,24 +35,92 @@ def cmd_check(root: Path, args) -> int:
     return 1 if failed else 0
 
 
-def grade_and_report(root: Path, assignment, only=None) -> list:
-    from course.grading import grade, table, write_csv
-
-    def progress(student):
-        print(f"  grading {student} ...", flush=True)
+def grade_and_report(root: Path, assignment, only=None, **options) -> list:
+    from course.grading import grade, table
 
     print(f"{assignment.name}:", flush=True)
-    results = grade(root, assignment, only=only, progress=progress)
-    path = write_csv(results, root / "grades" / f"{assignment.name}.csv")
+    options.setdefault("announce", lambda line: print(f"  {line}", flush=True))
+    results = grade(root, assignment, only=only, bar=sys.stderr.isatty(), **options)
     print(table(results, assignment))
-    print(f"wrote {path.relative_to(root)}, autograded/*/{assignment.name}/, feedback/*/{assignment.name}/\n")
+    print(f"wrote grades/{assignment.name}.csv, grades/gradebook.csv, grades/summary.html, "
+          f"autograded/*/{assignment.name}/ (and a .log per student), feedback/*/{assignment.name}/\n")
     return results
+
+
+def _limits(root: Path, args):
+    """c.Sandbox's limits, with this run's flags on top."""
+    from dataclasses import replace
+
+    from course.grading.sandbox import parse_size
+    from course.grading.settings import Sandbox
+    from course.nbgrader_api import load_config
+
+    limits = Sandbox(config=load_config(root)).limits()
+    changes = {}
+    if args.memory:
+        changes["memory"] = parse_size(args.memory)
+    if args.cell_timeout:
+        changes["cell_timeout"] = args.cell_timeout
+    if args.notebook_timeout:
+        changes["notebook_timeout"] = args.notebook_timeout
+    return replace(limits, **changes)
 
 
 def cmd_grade(root: Path, args) -> int:
     (assignment,) = resolve(root, [args.assignment])
-    results = grade_and_report(root, assignment, only=args.student or None)
-    return 1 if args.strict and any(r.status in ("error", "missing") for r in results) else 0
+    options = {"jobs": args.jobs, "unsafe": args.unsafe, "limits": _limits(root, args),
+               "feedback": not args.no_feedback}
+    if args.notebook:
+        return grade_one_notebook(root, assignment, args, options)
+    if args.json:
+        raise CourseError("--json goes with --notebook PATH --student ID (one notebook)")
+    results = grade_and_report(root, assignment, only=args.student or None, force=args.force, **options)
+    bad = ("invalid", "missing", "crashed", "timeout", "killed")
+    return 1 if args.strict and any(r.status in bad for r in results) else 0
+
+
+def grade_one_notebook(root: Path, assignment, args, options) -> int:
+    """CI: grade a loose notebook (a student's repository) in a scratch course; print the
+    result (JSON with --json). Exit 0 whenever grading ran, whatever the score."""
+    import json
+    import tempfile
+
+    from course.grading import by_exercise, grade_in_scratch
+
+    if not args.student or len(args.student) != 1:
+        raise CourseError("--notebook PATH needs exactly one --student ID")
+    (student,) = args.student
+    path = Path(args.notebook)
+    if not path.is_file():
+        raise CourseError(f"no notebook at {path}")
+    with tempfile.TemporaryDirectory(prefix="course-grade-") as scratch:
+        announce = (lambda line: print(line, file=sys.stderr)) if args.json else print
+        options = {**options, "feedback": options["feedback"] and bool(args.feedback_dir)}
+        results = grade_in_scratch(root, assignment, {student: path.read_bytes()}, Path(scratch),
+                                   announce=announce, **options)
+        result = results[student]
+        feedback = None
+        if args.feedback_dir:
+            made = Path(scratch) / "feedback" / student / assignment.name / f"{assignment.notebook_id}.html"
+            if made.is_file():
+                target = Path(args.feedback_dir)
+                target.mkdir(parents=True, exist_ok=True)
+                feedback = target / made.name
+                shutil.copy(made, feedback)
+    exercises = by_exercise(result, assignment.exercises)
+    if args.json:
+        print(json.dumps({
+            "student_id": result.student_id, "assignment": result.assignment, "notebook": str(path),
+            "status": result.status, "score": result.score, "max_score": result.max_score,
+            "message": result.message, "feedback": str(feedback) if feedback else None,
+            "exercises": {name: {"score": s, "max_score": top} for name, (s, top) in exercises.items()},
+        }, indent=2))
+    else:
+        print(f"{student}: {result.status}, {result.score:g}/{result.max_score:g}"
+              + (f" ({result.message})" if result.message else ""))
+        for name, (score, top) in exercises.items():
+            print(f"  {name}: {'?' if score is None else f'{score:g}'}/{top:g}")
+    return 0
 
 
 def cmd_demo(root: Path, args) -> int:
@@ -73,7 +141,7 @@ def cmd_demo(root: Path, args) -> int:
             shutil.copytree(folder, target)
             copied.append(folder.parent.name)
         if copied:
-            grade_and_report(root, assignment, only=copied)
+            grade_and_report(root, assignment, only=copied, unsafe=None)  # the bundled examples: trusted
             graded += 1
     print(f"demo: {graded} assignments graded; grades in grades/, feedback HTML in feedback/<student>/<assignment>/")
     return 0
@@ -126,10 +194,23 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--no-release", action="store_true", help="skip comparing release/ with a fresh release")
     s.set_defaults(run=cmd_check)
 
-    s = sub.add_parser("grade", help="autograde submitted/*/ASSIGNMENT, write feedback and grades/ASSIGNMENT.csv")
+    s = sub.add_parser("grade", help="autograde submitted/*/ASSIGNMENT in sandboxes, write feedback and grades/",
+                       description="Grade every submission of ASSIGNMENT (only new or changed ones, unless "
+                                   "--force), each in a bubblewrap sandbox with the limits of nbgrader_config.py. "
+                                   "With --notebook PATH --student ID: grade one loose notebook (CI).")
     s.add_argument("assignment")
     s.add_argument("--student", action="append", help="grade only this student (repeatable)")
-    s.add_argument("--strict", action="store_true", help="exit non-zero if any submission could not be graded")
+    s.add_argument("--notebook", metavar="PATH", help="grade this notebook as --student's submission (CI)")
+    s.add_argument("--json", action="store_true", help="with --notebook: print the result as JSON")
+    s.add_argument("--feedback-dir", metavar="DIR", help="with --notebook: write the feedback HTML there")
+    s.add_argument("--jobs", "-j", type=int, help="submissions graded at once (default: c.Sandbox.jobs, else cores)")
+    s.add_argument("--force", action="store_true", help="grade again submissions that have not changed")
+    s.add_argument("--unsafe", action="store_true", help="run students' code WITHOUT a sandbox (no bubblewrap)")
+    s.add_argument("--memory", metavar="SIZE", help="memory per submission, e.g. 4G (default: c.Sandbox.memory)")
+    s.add_argument("--cell-timeout", type=float, metavar="S", help="seconds per cell (default: c.Sandbox.cell_timeout)")
+    s.add_argument("--notebook-timeout", type=float, metavar="S", help="seconds per notebook")
+    s.add_argument("--no-feedback", action="store_true", help="do not write feedback HTML")
+    s.add_argument("--strict", action="store_true", help="exit 1 if any submission was not graded completely")
     s.set_defaults(run=cmd_grade)
 
     s = sub.add_parser("demo", help="release, submit the bundled examples/ and grade them")
@@ -158,3 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     except CourseError as error:
         print(f"course: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("course: interrupted; whatever was graded is kept (run the same command again to go on)",
+              file=sys.stderr)
+        return 130

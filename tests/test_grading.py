@@ -67,8 +67,8 @@ def test_complete_submission_scores_every_autograded_point(graded):
 
 
 @pytest.mark.parametrize("student, status, words", [
-    ("broken_json", "error", "not a readable notebook"),
-    ("not_a_notebook", "error", "not a valid notebook"),
+    ("broken_json", "invalid", "not a readable notebook"),
+    ("not_a_notebook", "invalid", "not a valid notebook"),
     ("no_notebook", "missing", "no setup.ipynb"),
 ])
 def test_bad_submissions_get_a_clear_one_line_message(graded, student, status, words):
@@ -133,3 +133,34 @@ def test_unknown_assignment_is_a_one_line_error():
     assert done.returncode == 2
     assert done.stderr.strip().startswith("course: unknown assignment 'nope'")
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_without_a_sandbox_the_grader_refuses_unless_unsafe(tmp_path, monkeypatch):
+    """No bubblewrap: `course grade` refuses to run students' code; with --unsafe it runs it
+    in plain worker processes, with the same limits and the same results."""
+    import shutil
+
+    from course.grading import Limits, batch, grade
+    from course.release import fresh_release
+
+    (assignment,) = resolve(ROOT, ["00_setup"])
+    fresh_release(ROOT, assignment, tmp_path)
+    shutil.copy(ROOT / "SYLLABUS.md", tmp_path)
+    released = nbformat.read(ROOT / "release" / "00_setup" / "setup.ipynb", as_version=4)
+    right = load_solutions("00_setup").ALTERNATIVES
+    quits = fill(released, {**right, "move_to": "import os\nos._exit(3)\n" + right["move_to"]})
+    for student, nb in {"complete": fill(released, right), "quits": quits}.items():
+        folder = tmp_path / "submitted" / student / "00_setup"
+        folder.mkdir(parents=True)
+        nbformat.write(nb, folder / "setup.ipynb")
+    monkeypatch.setattr(batch, "sandbox_problem", lambda *a, **k: "bubblewrap (bwrap) is not installed")
+    db = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    with pytest.raises(CourseError, match="refusing to run student code: bubblewrap"):
+        grade(tmp_path, assignment, db_url=db)
+    said = []
+    results = {r.student_id: r for r in grade(tmp_path, assignment, db_url=db, unsafe=True, jobs=1,
+                                               limits=Limits(cell_timeout=60), announce=said.append)}
+    assert "WITHOUT A SANDBOX" in said[0]
+    auto = {g: s for g, s in results["complete"].cells.items() if g.startswith("test_")}
+    assert all(score == top for score, top in auto.values()), auto
+    assert results["quits"].status == "crashed" and "exit status 3" in results["quits"].message

@@ -1,0 +1,519 @@
+"""Grade a class: every submission under ``submitted/``, safely, in parallel, resumably.
+
+For each student, in this order:
+
+1. the submission folder is checked (``check_submission``): an empty folder is
+   ``missing``; a file that is not a notebook, malformed JSON, a notebook without
+   nbgrader's cell metadata, duplicated cell ids or a wrongly named notebook is
+   ``invalid``, with a message the student can act on;
+2. the notebook is prepared the way nbgrader's autograde will prepare it (locked and
+   deleted cells restored from the gradebook) and executed in a sandboxed worker
+   (``course.grading.sandbox``), ``jobs`` at a time;
+3. nbgrader's own autograde records it (one at a time: the gradebook is SQLite),
+   using the execution from step 2 (``course.nbgrader_ext.SandboxExecute``), then
+   writes feedback; the row goes to ``grades/<assignment>.csv`` at once.
+
+A run holds a lock (``autograded/.grading/lock``): a second run on the same course
+refuses. What each student's result was made from (the notebook's bytes, the
+assignment, the course's checks, the limits) is kept in
+``autograded/.grading/<assignment>.json``, so a run that is interrupted loses nothing
+already graded, and the next run grades only new or changed submissions (all of
+them with ``force``). Each student's log is ``autograded/<student>/<assignment>.log``.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures as futures
+import contextlib
+import datetime
+import fcntl
+import hashlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbgrader.api import Gradebook, MissingEntry
+
+from course.assignments import Assignment, CourseError, resolve
+from course.grading import execute as ex
+from course.grading.results import Result, write_csv, write_gradebook, write_summary
+from course.grading.sandbox import Limits, SandboxError, pool_for, sandbox_problem
+from course.grading.settings import Sandbox, describe
+from course.nbgrader_api import api_for, load_config, reason
+from course.nbgrader_ext import tracked_id
+from course.release import release
+
+STATE_VERSION = 1
+_GLOB_CHARACTERS = set("*?[]")
+
+
+# -- what is in submitted/ ---------------------------------------------------------------------
+
+def students(root: Path, assignment: str) -> list[str]:
+    """Student ids with a folder ``submitted/<id>/<assignment>/``."""
+    submitted = Path(root) / "submitted"
+    if not submitted.is_dir():
+        return []
+    return sorted(p.name for p in submitted.iterdir()
+                  if not p.name.startswith(".") and (p / assignment).is_dir())
+
+
+def check_submission(folder: Path, notebook: str, expected_ids: list[str]) -> tuple[str | None, str]:
+    """``(status, message)``: status ``missing``/``invalid`` when the submission cannot be
+    graded, else ``None`` and a note (cells that will be restored)."""
+    files = [p for p in folder.rglob("*") if p.is_file() and ".ipynb_checkpoints" not in p.parts] if folder.is_dir() else []
+    path = folder / notebook
+    if _GLOB_CHARACTERS & set(folder.parent.name):
+        return "invalid", (f"the folder name {folder.parent.name!r} contains one of * ? [ ], which nbgrader "
+                           "cannot handle: rename the student's folder")
+    if not path.is_file():
+        others = sorted(p.name for p in files if p.suffix == ".ipynb")
+        if others:
+            return "invalid", f"found {', '.join(others)} but no {notebook}: submit the notebook under the name {notebook}"
+        if not files:
+            return "missing", f"no {notebook} in the submission (the folder is empty)"
+        return "missing", f"no {notebook} in the submission (found only {', '.join(sorted(p.name for p in files)[:3])})"
+    try:
+        json.loads(path.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        return "invalid", f"{notebook} is not a readable notebook (not JSON: {error})"
+    try:
+        nb = nbformat.read(path, as_version=4)
+        nbformat.validate(nb)
+    except Exception as error:  # nbformat's own validation errors, unknown versions, ...
+        return "invalid", f"{notebook} is not a valid notebook ({' '.join(str(error).split())[:200]})"
+    ids = [tracked_id(c) for c in nb.cells]
+    ids = [i for i in ids if i]
+    if expected_ids and not set(ids) & set(expected_ids):
+        return "invalid", (f"{notebook} has none of the assignment's cells (no nbgrader metadata): "
+                           "it is not the released notebook; write your answers in the released notebook and submit that")
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        return "invalid", (f"cells appear more than once in {notebook} ({', '.join(duplicates[:5])}): "
+                           "a cell was copied; delete the copies and submit again")
+    missing = [i for i in expected_ids if i not in set(ids)]
+    return None, f"restored deleted cells: {', '.join(missing)}" if missing else ""
+
+
+def precheck(path: Path, expected_ids: list[str]) -> tuple[str | None, str]:
+    """(error or None, note) for one submitted notebook (kept for callers of the old API)."""
+    status, message = check_submission(path.parent, path.name, expected_ids)
+    return (message, "") if status else (None, message)
+
+
+# -- the lock and the record of what was graded --------------------------------------------------
+
+def _grading_dir(root: Path) -> Path:
+    folder = Path(root) / "autograded" / ".grading"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@contextlib.contextmanager
+def grading_lock(root: Path):
+    """Only one ``course grade`` at a time on a course: a second one refuses at once."""
+    path = _grading_dir(root) / "lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+            raise CourseError(f"another `course grade` is running on this course ({holder}); "
+                              "wait for it to finish, then run again") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()}, started {datetime.datetime.now():%Y-%m-%d %H:%M:%S}".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+class State:
+    """``autograded/.grading/<assignment>.json``: per student, the fingerprint of what was
+    graded and its result."""
+
+    def __init__(self, root: Path, assignment: str):
+        self.path = _grading_dir(root) / f"{assignment}.json"
+        self.students: dict[str, dict] = {}
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            if data.get("version") == STATE_VERSION:
+                self.students = data.get("students", {})
+        except (OSError, ValueError):
+            pass
+
+    def get(self, student: str, fingerprint: str, limits: str) -> Result | None:
+        """The earlier result, if the same notebook was graded against the same assignment;
+        one that was stopped by a limit only if the limits are the same too."""
+        entry = self.students.get(student)
+        if entry and entry.get("fingerprint") == fingerprint:
+            try:
+                result = Result.from_json(entry["result"])
+            except (KeyError, TypeError):
+                return None
+            if result.status in ("graded", "needs manual grading") or entry.get("limits") == limits:
+                return result
+        return None
+
+    def put(self, student: str, fingerprint: str, limits: str, result: Result) -> None:
+        self.students[student] = {"fingerprint": fingerprint, "limits": limits, "result": result.to_json()}
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text(json.dumps({"version": STATE_VERSION, "students": self.students}, indent=1), encoding="utf-8")
+        os.replace(tmp, self.path)
+
+
+def _course_code_hash() -> str:
+    digest = hashlib.sha256()
+    package = Path(__file__).resolve().parent.parent
+    for path in sorted(package.rglob("*.py")):
+        if "grading" in path.relative_to(package).parts[:1]:
+            continue  # the grader's own plumbing does not change a grade
+        digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+# -- preparing and recording one submission -------------------------------------------------------
+
+def sanitize(config, db_url: str, assignment: Assignment, student: str, path: Path):
+    """The notebook as nbgrader's autograde will execute it: its sanitize preprocessors
+    (locked cells overwritten and deleted cells restored from the gradebook)."""
+    from nbconvert.exporters import NotebookExporter
+    from nbgrader.converters import Autograde
+    from traitlets.config import Config
+
+    extra = Config()
+    extra.Exporter.default_preprocessors = []
+    merged = Config(config)
+    merged.merge(extra)
+    exporter = NotebookExporter(config=merged)
+    listed = merged.Autograde.get("sanitize_preprocessors") or Autograde.sanitize_preprocessors.default_value
+    for preprocessor in listed:
+        exporter.register_preprocessor(preprocessor, enabled=True)
+    resources = {"unique_key": assignment.notebook_id, "output_files_dir": f"{assignment.notebook_id}_files",
+                 "nbgrader": {"student": student, "assignment": assignment.name,
+                              "notebook": assignment.notebook_id, "db_url": db_url}}
+    nb = nbformat.read(path, as_version=4)
+    output, _ = exporter.from_notebook_node(nb, resources)
+    return nbformat.reads(output, as_version=4)
+
+
+def _read_scores(db: str, assignment: Assignment, result: Result) -> bool:
+    """Scores from the gradebook; True when written answers wait for manual grading."""
+    with Gradebook(db) as gb:
+        submission = gb.find_submission(assignment.name, result.student_id)
+        result.score, result.max_score = submission.score, submission.max_score
+        manual = False
+        for notebook in submission.notebooks:
+            for g in notebook.grades:
+                score = None if g.needs_manual_grade else g.score
+                manual |= g.needs_manual_grade
+                result.cells[g.name] = (score, g.max_score)
+    return manual
+
+
+def _join(*parts: str) -> str:
+    return "; ".join(p for p in parts if p)
+
+
+def _write_log(root: Path, assignment: Assignment, result: Result, lines: list[str]) -> None:
+    path = Path(root) / "autograded" / result.student_id / f"{assignment.name}.log"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+        body = [f"{stamp} {assignment.name} {result.student_id}: {result.status}, "
+                f"{result.score:g}/{result.max_score:g}", *(f"  {line}" for line in lines)]
+        if result.message:
+            body.insert(1, f"  message: {result.message}")
+        path.write_text("\n".join(body) + "\n", encoding="utf-8")
+    except OSError:
+        pass
+
+
+# -- grading a class ------------------------------------------------------------------------------
+
+def _resolve_unsafe(unsafe: bool | None, settings: Sandbox) -> bool:
+    if unsafe or settings.unsafe:
+        return True
+    problem = sandbox_problem(settings.bwrap)
+    if problem is None:
+        return False
+    if unsafe is None:
+        print(f"course: WARNING: grading without a sandbox: {problem}", file=sys.stderr)
+        return True
+    raise CourseError(f"refusing to run student code: {problem}")
+
+
+def grade(root: Path, assignment: Assignment, only: list[str] | None = None, feedback: bool = True,
+          db_url: str | None = None, progress=None, *, jobs: int | None = None, force: bool = False,
+          limits: Limits | None = None, unsafe: bool | None = False, bar: bool = False,
+          announce=None) -> list[Result]:
+    """Autograde ``submitted/*/<assignment>``; returns one ``Result`` per student.
+
+    ``jobs``: submissions executed at once (default: ``c.Sandbox.jobs``, else the
+    number of cores). ``force``: grade again what was graded before. ``limits``:
+    override ``c.Sandbox``'s. ``unsafe``: ``True`` runs without a sandbox; ``False``
+    refuses when there is none; ``None`` warns and goes on without one. ``progress``
+    is called with each student id as that student's result is ready; ``bar`` shows a
+    progress bar; ``announce`` gets the one-line description of sandbox and limits."""
+    root = Path(root)
+    config = load_config(root)
+    settings = Sandbox(config=config)
+    limits = limits or settings.limits()
+    jobs = settings.job_count(jobs)
+    unsafe = _resolve_unsafe(unsafe, settings)
+    spec = settings.spec(limits, jobs, unsafe)
+    if not unsafe and (exposed := spec.exposes(root)):
+        raise CourseError(f"the course root {root} is inside {exposed}, which the sandbox must let submissions "
+                          "read: move the course elsewhere")
+    with grading_lock(root):
+        if announce:
+            announce(describe(limits, jobs, unsafe))
+        return _grade_locked(root, config, assignment, only, feedback, db_url, progress, jobs, force,
+                             limits, spec, bar, announce)
+
+
+def _grade_locked(root, config, assignment, only, feedback, db_url, progress, jobs, force, limits, spec, bar,
+                  announce):
+    api = api_for(root, db_url)
+    db = api.coursedir.db_url
+    with Gradebook(db) as gb:
+        try:
+            gb.find_assignment(assignment.name)
+        except MissingEntry:
+            release(root, [assignment], db_url)  # records the assignment in the gradebook
+    with Gradebook(db) as gb:
+        nb_record = gb.find_notebook(assignment.notebook_id, assignment.name)
+        expected_ids = [c.name for c in nb_record.source_cells]
+        source_hash = hashlib.sha256(json.dumps(
+            [(c.name, c.source, c.checksum) for c in nb_record.source_cells]
+            + [(c.name, c.max_score) for c in nb_record.grade_cells]).encode()).hexdigest()
+        max_score = gb.find_assignment(assignment.name).max_score
+
+    names = students(root, assignment.name)
+    if only:
+        unknown = [s for s in only if s not in names]
+        if unknown:
+            raise CourseError(f"no submission of {assignment.name} for {', '.join(unknown)} under submitted/")
+        names = [s for s in names if s in only]
+    if not names:
+        raise CourseError(f"no submissions found: expected submitted/<student_id>/{assignment.name}/{assignment.notebook}")
+
+    state = State(root, assignment.name)
+    assignment_key = hashlib.sha256(json.dumps([source_hash, _course_code_hash(), STATE_VERSION]).encode()).hexdigest()
+    limits_key = hashlib.sha256(json.dumps(limits.for_worker(1), sort_keys=True).encode()).hexdigest()
+    source_dir = Path(api.coursedir.format_path(api.coursedir.source_directory, ".", assignment.name))
+    files = ex.assignment_files(source_dir, list(api.coursedir.ignore))
+    ex.CURRENT[db] = (spec, limits, jobs, files)
+
+    results: dict[str, Result] = {}
+    fingerprints: dict[str, str] = {}
+    todo: collections.deque = collections.deque()
+    for student in names:
+        folder = root / "submitted" / student / assignment.name
+        status, message = check_submission(folder, assignment.notebook, expected_ids)
+        path = folder / assignment.notebook
+        digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "none"
+        fingerprints[student] = hashlib.sha256(f"{assignment_key}:{digest}:{status}".encode()).hexdigest()
+        if status:
+            results[student] = Result(student, assignment.name, 0.0, max_score, status, message)
+            continue
+        previous = None if force else state.get(student, fingerprints[student], limits_key)
+        autograded = root / "autograded" / student / assignment.name / assignment.notebook
+        if previous is not None and autograded.is_file():
+            results[student] = previous
+            continue
+        todo.append((student, message))
+
+    if announce:
+        unchanged = sum(1 for r in results.values() if r.status not in ("invalid", "missing"))
+        announce(f"{len(todo)} to grade, {unchanged} unchanged since they were graded"
+                 + (" (--force grades them again)" if unchanged else "")
+                 + f", {len(results) - unchanged} missing or invalid")
+    # the class's rows: last run's for students still in submitted/, replaced as students are graded
+    rows = {s: Result.from_json(e["result"]) for s, e in state.students.items()
+            if (root / "submitted" / s / assignment.name).is_dir() and "result" in e}
+    rows.update(results)
+
+    def publish(student: str, result: Result) -> None:
+        results[student] = rows[student] = result
+        state.put(student, fingerprints[student], limits_key, result)
+        write_csv([rows[s] for s in sorted(rows)], root / "grades" / f"{assignment.name}.csv")
+        if progress:
+            progress(student)
+
+    for student, result in list(results.items()):
+        if result.status in ("invalid", "missing"):
+            _write_log(root, assignment, result, [])
+            publish(student, result)
+
+    bar_handle = _progress_bar(assignment, len(todo)) if bar and todo else None
+    try:
+        pool = pool_for(spec, jobs) if todo else None
+    except SandboxError as error:
+        raise CourseError(str(error)) from None
+    executor = futures.ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="course-grade")
+    pending: dict[futures.Future, tuple] = {}
+    try:
+        def fill():
+            while todo and len(pending) < 2 * jobs:
+                student, note = todo.popleft()
+                path = root / "submitted" / student / assignment.name / assignment.notebook
+                began = time.perf_counter()
+                try:
+                    nb = sanitize(config, db, assignment, student, path)
+                except Exception as error:  # noqa: BLE001 - corrupted nbgrader metadata and the like
+                    result = Result(student, assignment.name, 0.0, max_score, "invalid",
+                                    f"{assignment.notebook} could not be prepared for grading "
+                                    f"({' '.join(str(error).split())[:200]})")
+                    _write_log(root, assignment, result, [])
+                    publish(student, result)
+                    _tick(bar_handle, result)
+                    continue
+                cells = ex.code_cells(nb)
+                future = executor.submit(ex.execute, cells, limits, spec, jobs, files)
+                pending[future] = (student, cells, note, time.perf_counter() - began)
+
+        fill()
+        while pending:
+            done, _ = futures.wait(pending, return_when=futures.FIRST_COMPLETED)
+            for future in done:
+                student, cells, note, prepared = pending.pop(future)
+                began = time.perf_counter()
+                try:
+                    outcome = future.result()
+                except Exception as error:  # noqa: BLE001
+                    outcome = ex.Outcome(status="crashed", message=f"the grader failed: {error}")
+                    outcome.outputs = [[ex._error("NotRun", outcome.message)] for _ in cells]
+                    outcome.counts = [None] * len(cells)
+                key = (db, assignment.name, student, assignment.notebook_id)
+                with ex._registry_lock:
+                    ex.PRECOMPUTED[key] = (ex.code_key(cells), outcome)
+                try:
+                    result = _record(root, api, db, assignment, student, max_score, outcome, note, feedback)
+                except Exception as error:  # noqa: BLE001 - one submission never stops the class
+                    result = Result(student, assignment.name, 0.0, max_score, "crashed",
+                                    f"the grader failed on this submission ({type(error).__name__}: "
+                                    f"{' '.join(str(error).split())[:200]})")
+                    _write_log(root, assignment, result, [])
+                result.grader_seconds = round(prepared + time.perf_counter() - began, 3)
+                publish(student, result)
+                _tick(bar_handle, result)
+            fill()
+    except BaseException:
+        if pool is not None:
+            pool.interrupt()
+        executor.shutdown(wait=False, cancel_futures=True)
+        raise
+    finally:
+        executor.shutdown(wait=True)
+        ex.CURRENT.pop(db, None)
+        if bar_handle is not None:
+            bar_handle.close()
+
+    ordered = [results[s] for s in names]
+    write_csv([rows[s] for s in sorted(rows)], root / "grades" / f"{assignment.name}.csv")
+    _write_reports(root, assignment)
+    return ordered
+
+
+def _record(root, api, db, assignment, student, max_score, outcome, note, feedback) -> Result:
+    """nbgrader's autograde (with this outcome) and feedback for one student."""
+    result = Result(student, assignment.name, 0.0, max_score, outcome.status, "", seconds=round(outcome.seconds, 3),
+                    cell_seconds=round(outcome.cell_seconds, 3))
+    key = (db, assignment.name, student, assignment.notebook_id)
+    done = api.autograde(assignment.name, student, force=True, create=True)
+    with ex._registry_lock:
+        applied = ex.APPLIED.pop(key, outcome)
+        ex.PRECOMPUTED.pop(key, None)
+    lines = [f"executed in {outcome.seconds:.2f} s ({outcome.cell_seconds:.2f} s in cells)", *applied.log]
+    if not done.get("success"):
+        result.status = "invalid"
+        result.message = _join(f"nbgrader could not grade it: {reason(done) or 'autograde failed'}", note)
+        lines.append(done.get("log", "")[-4000:])
+        _write_log(root, assignment, result, lines)
+        return result
+    manual = _read_scores(db, assignment, result)
+    result.status = applied.status
+    if manual and applied.status == "graded":
+        result.status = "needs manual grading"
+    tampering = ""
+    if applied.tampered:
+        names = sorted(set(applied.tampered))
+        tampering = (f"the notebook changed what the tests rely on ({', '.join(names[:4])}"
+                     f"{', ...' if len(names) > 4 else ''}); this was undone before the tests ran")
+    result.message = _join(applied.message, note, tampering)
+    if feedback:
+        made = api.generate_feedback(assignment.name, student, force=True)
+        if not made.get("success"):
+            result.message = _join(result.message, "feedback failed: " + reason(made))
+    lines += [f"{name}: {score if score is not None else '?'}/{top:g}" for name, (score, top) in result.cells.items()]
+    _write_log(root, assignment, result, lines)
+    return result
+
+
+def _progress_bar(assignment: Assignment, total: int):
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover
+        return None
+    return tqdm(total=total, desc=assignment.name, unit="student", file=sys.stderr, dynamic_ncols=True)
+
+
+def _tick(handle, result: Result) -> None:
+    if handle is not None:
+        counts = getattr(handle, "_statuses", collections.Counter())
+        counts[result.status] += 1
+        handle._statuses = counts
+        handle.set_postfix_str(", ".join(f"{n} {s}" for s, n in counts.most_common()), refresh=False)
+        handle.update(1)
+
+
+def _write_reports(root: Path, assignment: Assignment) -> None:
+    """``grades/gradebook.csv`` and ``grades/summary.html`` for every assignment graded so far."""
+    classes = []
+    try:
+        known = resolve(root, None)
+    except CourseError:
+        known = [assignment]
+    for item in known:
+        state = _grading_dir(root) / f"{item.name}.json"
+        if not state.is_file():
+            continue
+        try:
+            data = json.loads(state.read_text(encoding="utf-8"))
+            results = [Result.from_json(e["result"]) for e in data.get("students", {}).values()]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        classes.append((item, sorted(results, key=lambda r: r.student_id)))
+    grades = root / "grades"
+    write_gradebook(grades, [a.name for a in known])
+    try:
+        write_summary(grades / "summary.html", classes)
+    except Exception as error:  # noqa: BLE001 - a report is never worth a failed run
+        print(f"course: could not write grades/summary.html: {error}", file=sys.stderr)
+
+
+def grade_in_scratch(root: Path, assignment: Assignment, submissions: dict, workdir: Path,
+                     feedback: bool = False, **options) -> dict[str, Result]:
+    """Grade ``submissions`` (student id → notebook node, or ``bytes`` for a raw file)
+    in a scratch copy of the course at ``workdir``, with its own gradebook: the
+    instructor's gradebook, release/ and submitted/ are never touched. Options go to
+    ``grade`` (``unsafe`` defaults to ``None``: a sandbox when there is one)."""
+    from course.release import fresh_release
+
+    fresh_release(root, assignment, workdir)
+    for student, nb in submissions.items():
+        folder = workdir / "submitted" / student / assignment.name
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / assignment.notebook
+        if isinstance(nb, bytes):
+            path.write_bytes(nb)
+        elif nb is not None:
+            nbformat.write(nb, path)
+    options.setdefault("unsafe", None)
+    results = grade(workdir, assignment, feedback=feedback, db_url=f"sqlite:///{workdir / 'gradebook.db'}", **options)
+    return {r.student_id: r for r in results}

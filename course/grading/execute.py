@@ -1,0 +1,255 @@
+"""A notebook through a sandboxed worker: the job sent, the outputs and status that come back.
+
+``course.nbgrader_ext.SandboxExecute`` takes the place of nbgrader's ``Execute`` in
+``Autograde.autograde_preprocessors``, so nbgrader's own steps (restoring locked
+cells, saving grades, feedback) work as before. ``course grade`` executes many
+notebooks in parallel *before* nbgrader records them one at a time: it stores each
+result in ``PRECOMPUTED`` under the code it ran, and ``SandboxExecute`` uses a stored
+result only if the notebook nbgrader hands it has exactly that code (else it runs
+the notebook itself).
+
+Everything that comes back from a sandbox is checked here before nbgrader sees it:
+outputs are rebuilt field by field, a test cell that failed always carries an error
+output (so it scores 0) and never an ``execute_result`` (which nbgrader would read
+as partial credit; a test cell that passed keeps one only with
+``c.Sandbox.partial_credit``), and every cell that did not run gets an error output
+saying why (so it cannot count as passed, nbgrader #427).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import signal
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from course.grading.sandbox import Limits, Run, format_size, pool_for
+
+PRECOMPUTED: dict[tuple, tuple[str, "Outcome"]] = {}  # (db_url, assignment, student, notebook) → (code key, outcome)
+APPLIED: dict[tuple, "Outcome"] = {}  # what SandboxExecute put into each notebook
+RERUNS = 0  # notebooks SandboxExecute had to execute again (their code differed from the stored run)
+CURRENT: dict[str, tuple] = {}  # db_url → (spec, limits, jobs, files) of the `course grade` run using it
+_registry_lock = threading.Lock()
+
+
+def cell_kind(cell) -> str:
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    if meta.get("grade") and not meta.get("solution"):
+        return "test"
+    if meta.get("solution"):
+        return "answer"
+    if meta.get("locked"):
+        return "locked"
+    return "code"
+
+
+def code_cells(nb) -> list[dict]:
+    out = []
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            meta = cell.get("metadata", {}).get("nbgrader", {})
+            out.append({"source": cell.source, "kind": cell_kind(cell), "name": meta.get("grade_id", "")})
+    return out
+
+
+def code_key(cells: list[dict]) -> str:
+    return hashlib.sha256(json.dumps(cells, sort_keys=True).encode()).hexdigest()
+
+
+def assignment_files(source_dir: Path, ignore: list[str], limit: int = 64 << 20) -> dict[str, str]:
+    """The assignment's own files (not notebooks), as nbgrader copies them next to the
+    notebook; a submission's extra files are not among them."""
+    import fnmatch
+
+    files, total = {}, 0
+    if not source_dir.is_dir():
+        return files
+    for path in sorted(source_dir.rglob("*")):
+        rel = path.relative_to(source_dir)
+        if not path.is_file() or path.suffix == ".ipynb":
+            continue
+        if any(fnmatch.fnmatch(part, pattern) for part in rel.parts for pattern in ignore):
+            continue
+        total += path.stat().st_size
+        if total > limit:
+            break
+        files[str(rel)] = base64.b64encode(path.read_bytes()).decode()
+    return files
+
+
+def make_job(cells: list[dict], limits: Limits, jobs: int, files: dict[str, str] | None = None) -> dict:
+    return {"cells": cells, "limits": limits.for_worker(jobs), "files": files or {}}
+
+
+@dataclass
+class Outcome:
+    """How a notebook's execution ended, and the outputs of every code cell."""
+
+    status: str  # graded | timeout | killed | crashed
+    message: str = ""
+    outputs: list[list[dict]] = field(default_factory=list)
+    counts: list[int | None] = field(default_factory=list)
+    seconds: float = 0.0  # wall clock in the worker, set-up included
+    cell_seconds: float = 0.0  # executing cells
+    log: list[str] = field(default_factory=list)
+    tampered: list[str] = field(default_factory=list)
+
+
+_SIGNALS = {signal.SIGSEGV: "segmentation fault", signal.SIGABRT: "abort", signal.SIGBUS: "bus error",
+            signal.SIGFPE: "floating-point exception", signal.SIGILL: "illegal instruction",
+            signal.SIGKILL: "killed", signal.SIGXFSZ: "file too large", signal.SIGTERM: "terminated"}
+
+
+def _label(cell: dict, index: int) -> str:
+    name, kind = cell.get("name"), cell.get("kind")
+    if name and kind == "test":
+        return f"test cell {name}"
+    if name and kind == "answer":
+        return f"answer cell {name}"
+    if name:
+        return f"cell {name}"
+    return f"code cell {index + 1}"
+
+
+def _error(ename: str, evalue: str) -> dict:
+    return {"output_type": "error", "ename": ename, "evalue": evalue, "traceback": [f"{ename}: {evalue}"]}
+
+
+def clean_output(output) -> dict | None:
+    """One output from a sandbox, rebuilt from checked fields (``None`` if malformed)."""
+    if not isinstance(output, dict):
+        return None
+    kind = output.get("output_type")
+
+    def text(value, limit=None):
+        return value if isinstance(value, str) else ""
+
+    if kind == "stream":
+        name = output.get("name")
+        return {"output_type": "stream", "name": name if name in ("stdout", "stderr") else "stdout",
+                "text": text(output.get("text"))}
+    if kind in ("display_data", "execute_result"):
+        data = output.get("data")
+        if not isinstance(data, dict):
+            return None
+        clean = {k: v for k, v in data.items() if isinstance(k, str) and "/" in k and isinstance(v, (str, dict, list))}
+        if not clean:
+            return None
+        metadata = output.get("metadata") if isinstance(output.get("metadata"), dict) else {}
+        made = {"output_type": kind, "data": clean, "metadata": metadata}
+        if kind == "execute_result":
+            count = output.get("execution_count")
+            made["execution_count"] = count if isinstance(count, int) else None
+        return made
+    if kind == "error":
+        traceback = output.get("traceback")
+        traceback = [line for line in traceback if isinstance(line, str)] if isinstance(traceback, list) else []
+        return {"output_type": "error", "ename": text(output.get("ename")) or "Error",
+                "evalue": text(output.get("evalue")), "traceback": traceback}
+    return None
+
+
+def outcome_of(run: Run, cells: list[dict], limits: Limits) -> Outcome:
+    """Turn what a worker reported into outputs for every code cell and one status."""
+    outcome = Outcome(status="graded", seconds=run.seconds, cell_seconds=run.cell_seconds, log=list(run.events))
+    for index, cell in enumerate(cells):
+        frame = run.cells.get(index)
+        if frame is None:
+            outcome.outputs.append([])
+            outcome.counts.append(None)
+            continue
+        outputs = [o for o in map(clean_output, frame.get("outputs") or []) if o is not None]
+        failed = frame.get("status") != "ok"
+        if cell["kind"] == "test":
+            if failed:
+                outputs = [o for o in outputs if o["output_type"] != "execute_result"]
+                if not any(o["output_type"] == "error" for o in outputs):
+                    outputs.append(_error("Error", "this test failed"))
+            else:
+                results = [o for o in outputs if o["output_type"] == "execute_result"] if limits.partial_credit else []
+                outputs = [o for o in outputs if o["output_type"] != "execute_result"] + results[-1:]
+        tampered = frame.get("tampered")
+        if isinstance(tampered, list):
+            outcome.tampered += [str(t)[:200] for t in tampered]
+        outcome.outputs.append(outputs)
+        count = frame.get("count")
+        outcome.counts.append(count if isinstance(count, int) and count > 0 else None)
+        if isinstance(frame.get("seconds"), (int, float)):
+            outcome.log.append(f"{_label(cell, index)}: {frame['seconds']:.3f} s{' (error)' if failed else ''}")
+
+    stop = run.stop if isinstance(run.stop, dict) and isinstance(run.stop.get("i"), int) else None
+    missing = [i for i in range(len(cells)) if i not in run.cells]
+    if run.done and not missing and not (run.timeout or run.killed or stop or run.worker_failed):
+        return outcome
+    if stop and 0 <= stop["i"] < len(cells):
+        at, needs_error = stop["i"], False  # that cell already shows its MemoryError (or the like)
+    elif isinstance(run.running, int) and 0 <= run.running < len(cells) and run.running not in run.cells:
+        at, needs_error = run.running, True
+    elif missing:
+        at, needs_error = missing[0], True
+    else:
+        at, needs_error = None, False
+    outcome.status, text = _reason(run, stop, limits)
+    label = _label(cells[at], at) if at is not None else "the notebook"
+    outcome.message = f"{label[0].upper()}{label[1:]} {text}; the cells after it did not run, points earned before it are kept"
+    if at is not None and needs_error:
+        ename = {"timeout": "Timeout", "killed": "ResourceLimit"}.get(outcome.status, "DeadKernel")
+        outcome.outputs[at] = [o for o in outcome.outputs[at] if o["output_type"] != "execute_result"]
+        outcome.outputs[at].append(_error(ename, f"this cell {text}"))
+    for index in range((at + 1) if at is not None else 0, len(cells)):
+        if index not in run.cells:
+            outcome.outputs[index] = [_error("NotRun", "this cell did not run: " + outcome.message)]
+    return outcome
+
+
+def _reason(run: Run, stop: dict | None, limits: Limits) -> tuple[str, str]:
+    """(status, what the cell did) for a notebook that ended early."""
+    if run.timeout == "cell":
+        return "timeout", f"ran longer than {limits.cell_timeout:g} s (the limit per cell) and was stopped"
+    if run.timeout == "notebook":
+        return "timeout", (f"was running when the notebook reached {limits.notebook_timeout:g} s "
+                           "(the limit per notebook) and was stopped")
+    why = run.killed or (stop or {}).get("reason")
+    if why:
+        text = {
+            "memory": f"used more than {format_size(limits.memory)} of memory",
+            "processes": f"started more than {limits.processes} processes or threads",
+            "output": f"wrote more output than allowed ({format_size(limits.notebook_output)})",
+            "protocol": "garbled the grader's results channel",
+        }.get(why, str(why)[:80])
+        return "killed", text + " and was stopped"
+    if run.worker_failed:
+        return "crashed", f"was running when the grading sandbox failed ({run.worker_failed[:120]})"
+    status = run.exit_status or 0
+    if os.WIFSIGNALED(status):
+        number = os.WTERMSIG(status)
+        if number == signal.SIGKILL:
+            return "killed", f"was killed by the system (signal {number}; usually: out of memory)"
+        return "crashed", f"crashed the notebook's Python process ({_SIGNALS.get(number, 'signal')}, signal {number})"
+    code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else status
+    return "crashed", f"ended the notebook's Python process (exit status {code}: os._exit or a fatal error)"
+
+
+def apply(nb, outcome: Outcome) -> None:
+    """Put the outcome's outputs into the notebook's code cells."""
+    index = 0
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        outputs = outcome.outputs[index] if index < len(outcome.outputs) else [_error("NotRun", "this cell did not run")]
+        cell.outputs = [nbformat.from_dict(o) for o in outputs]
+        cell.execution_count = outcome.counts[index] if index < len(outcome.counts) else None
+        index += 1
+
+
+def execute(cells: list[dict], limits: Limits, spec, jobs: int, files: dict | None = None) -> Outcome:
+    """Run ``cells`` in a worker of the shared pool for ``spec``."""
+    pool = pool_for(spec, jobs)
+    run = pool.run(make_job(cells, limits, jobs, files), limits)
+    return outcome_of(run, cells, limits)

@@ -1,0 +1,75 @@
+"""The grader's settings, read from ``nbgrader_config.py`` (``c.Sandbox.*``)."""
+
+from __future__ import annotations
+
+import os
+
+from traitlets import Bool, Float, Int, List, Unicode
+from traitlets.config import LoggingConfigurable
+
+from course.grading.sandbox import Limits, Spec, format_size, parse_size
+
+
+class Sandbox(LoggingConfigurable):
+    """Where and within what limits a submission's code runs (see course.grading.sandbox)."""
+
+    memory = Unicode("4G", help="Memory one submission may use (K/M/G suffixes).").tag(config=True)
+    cell_timeout = Float(120.0, help="Seconds of wall clock one cell may run.").tag(config=True)
+    notebook_timeout = Float(600.0, help="Seconds of wall clock a whole notebook may run.").tag(config=True)
+    processes = Int(64, help="Processes and threads one submission may have at once.").tag(config=True)
+    cell_output = Unicode("1M", help="Output one cell may produce (text and images).").tag(config=True)
+    notebook_output = Unicode("16M", help="Output a whole notebook may produce.").tag(config=True)
+    file_size = Unicode("256M", help="The largest file a submission may write.").tag(config=True)
+    tmp_size = Unicode("1G", help="Scratch space of a submission (/tmp and /dev/shm, in memory).").tag(config=True)
+    threads = Int(0, help="torch/BLAS threads per submission; 0: cores divided by jobs.").tag(config=True)
+    partial_credit = Bool(False, help="Let a number shown by a test cell's last expression be its score "
+                          "(nbgrader's partial credit); off: a test cell scores all or nothing.").tag(config=True)
+    jobs = Int(0, help="Submissions graded at once; 0: the number of cores.").tag(config=True)
+    unsafe = Bool(False, help="Run submissions without a sandbox (bubblewrap missing). Never for untrusted code.").tag(config=True)
+    bwrap = Unicode("bwrap", help="The bubblewrap executable.").tag(config=True)
+    uid_base = Int(64000, help="A root grader runs worker k's submissions as uid uid_base + k.").tag(config=True)
+    extra_binds = List(Unicode(), help="More host paths the sandbox may read (read-only).").tag(config=True)
+    preload = List(Unicode(), help="Modules workers import once (default: torch, numpy, ...).").tag(config=True)
+
+    def limits(self) -> Limits:
+        return Limits(memory=parse_size(self.memory), cell_timeout=self.cell_timeout,
+                      notebook_timeout=self.notebook_timeout, processes=self.processes,
+                      cell_output=parse_size(self.cell_output), notebook_output=parse_size(self.notebook_output),
+                      file_size=parse_size(self.file_size), tmp_size=parse_size(self.tmp_size), threads=self.threads,
+                      partial_credit=self.partial_credit)
+
+    def job_count(self, jobs: int | None = None) -> int:
+        return max(1, jobs or self.jobs or os.cpu_count() or 1)
+
+    def spec(self, limits: Limits, jobs: int, unsafe: bool) -> Spec:
+        from course.grading.worker import PRELOAD
+
+        return Spec(unsafe=unsafe, bwrap=self.bwrap, uid_base=self.uid_base, tmp_size=limits.tmp_size,
+                    extra_binds=tuple(self.extra_binds), preload=tuple(self.preload or PRELOAD),
+                    fingerprint=code_fingerprint())
+
+
+def code_fingerprint() -> str:
+    """Changes when any file of the course package changes (workers import it once)."""
+    import hashlib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        digest.update(f"{path.relative_to(root)}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def describe(limits: Limits, jobs: int, unsafe: bool) -> str:
+    where = ("WITHOUT A SANDBOX (--unsafe): submissions can read and write anything this user can"
+             if unsafe else "in bubblewrap sandboxes (no network, private /tmp, course files hidden, "
+             + ("an unprivileged uid" if os.geteuid() == 0 else "user namespaces") + ")")
+    return f"grading {where}; {jobs} at a time; limits: {limits.describe()}"
+
+
+__all__ = ["Sandbox", "describe", "format_size"]

@@ -1,0 +1,330 @@
+"""The sandboxed grading worker (a "zygote"): imports torch and friends once, then forks
+a fresh child per submission. Started by ``course.grading.sandbox`` inside bubblewrap::
+
+    python -I -c "<bootstrap>" '{"fd": 3, "course_dir": ..., ...}'
+
+The worker itself never runs learner code. For each job it forks; the child
+
+1. reads the job (cells, limits, the assignment's files) from its own socket;
+2. makes a private scratch folder in the sandbox's ``/tmp`` (its working directory
+   and ``HOME``) holding the assignment's files and nothing of the submission;
+3. drops to an unprivileged uid (when the grader runs as root), sets rlimits
+   (memory, processes, file size, no core dumps) and redirects file descriptors;
+4. runs the cells (``course.grading.kernel``), streaming one frame per cell back.
+
+When the child has ended (or the grader killed it), the worker kills every other
+process in the sandbox's pid namespace, removes the scratch folder, shared memory
+and System V IPC objects, and reports the exit status: the next submission starts
+from the same clean state.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import sys
+import time
+
+from course.grading.protocol import read_frame, recv_control, send_control, session_of, write_frame
+
+PRELOAD = (
+    "numpy", "torch", "torch.nn", "torch.nn.functional", "torch.utils.data", "torch.testing",
+    "torch.autograd", "torchvision", "matplotlib", "matplotlib.pyplot", "matplotlib_inline.backend_inline",
+    "PIL.Image", "hypothesis", "hypothesis.strategies", "IPython", "IPython.display",
+)
+
+
+def _status(pid: str = "self") -> dict:
+    try:
+        lines = open(f"/proc/{pid}/status").read().splitlines()
+    except OSError:
+        return {}
+    out = {}
+    for line in lines:
+        key, _, value = line.partition(":")
+        if key in ("VmSize", "VmData", "VmRSS"):
+            out[key] = int(value.split()[0]) * 1024
+        elif key == "Threads":
+            out[key] = int(value.split()[0])
+    return out
+
+
+def preload(names) -> list[str]:
+    """Import what every notebook needs; returns what could not be imported."""
+    import importlib
+
+    failed = []
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception as error:  # optional extras (torchvision on a slim install, ...)
+            failed.append(f"{name}: {type(error).__name__}: {error}")
+    return failed
+
+
+def warm_hypothesis() -> None:
+    """Run one tiny property, so that hypothesis' lazy set-up is paid once here; then
+    forget what it learnt about loaded modules, so that a submission's examples depend
+    only on the modules the notebook imports (as in a fresh Jupyter kernel)."""
+    try:
+        from hypothesis import given, settings, strategies as st
+
+        @settings(max_examples=2, derandomize=True, database=None, deadline=None)
+        @given(st.integers(0, 3), st.floats(0, 1))
+        def _warm(a, b):
+            pass
+
+        _warm()
+        from hypothesis.internal.conjecture import providers
+
+        grader = {id(m) for n, m in sys.modules.items() if n == "course.grading" or n.startswith("course.grading.")}
+        providers._local_constants = type(providers._local_constants)()
+        providers._seen_modules = {id(m) for n, m in sys.modules.items()
+                                   if not (n == "course" or n.startswith("course."))} | grader
+        providers._sys_modules_len = None
+    except Exception:
+        pass
+
+
+def graded_input(prompt=""):
+    raise EOFError("input() cannot be answered while the notebook is being graded: "
+                   "remove the call (or give the value in the code)")
+
+
+def sweep(keep: set[int], session: int | None = None) -> int:
+    """Kill every process in this pid namespace except ``keep`` (without a sandbox: every
+    process of the submission's ``session``); returns how many."""
+    killed = 0
+    for _round in range(200):
+        others = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit() and int(entry) not in keep:
+                if session is None or session_of(int(entry)) == session:
+                    others.append(int(entry))
+        if not others:
+            return killed
+        for pid in others:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed += 1 if _round == 0 else 0
+            except ProcessLookupError:
+                pass
+            except PermissionError:
+                pass
+        time.sleep(0.01)
+    return killed
+
+
+def clean_scratch(scratch: str, keep: str, sandboxed: bool) -> None:
+    """Remove what the submission left in its writable places (all of them tmpfs in the sandbox)."""
+    for folder in ((scratch, "/dev/shm") if sandboxed else (scratch,)):
+        try:
+            entries = os.listdir(folder)
+        except OSError:
+            continue
+        for entry in entries:
+            path = os.path.join(folder, entry)
+            if path == keep:
+                continue
+            try:
+                if os.path.isdir(path) and not os.path.islink(path):
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    os.unlink(path)
+            except OSError:
+                pass
+    if not sandboxed:
+        return
+    try:  # System V IPC objects outlive their processes (the sandbox has its own IPC namespace)
+        for kind, flag in (("shm", "-m"), ("sem", "-s"), ("msg", "-q")):
+            with open(f"/proc/sysvipc/{kind}") as handle:
+                ids = [line.split()[1] for line in handle.read().splitlines()[1:] if line.split()]
+            for ident in ids:
+                os.spawnvp(os.P_WAIT, "ipcrm", ["ipcrm", flag, ident])
+    except OSError:
+        pass
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = json.loads((argv or sys.argv)[1])
+    control = socket.socket(fileno=int(args["fd"]))
+    home = os.path.join(args["scratch"], ".worker")
+    os.makedirs(home, exist_ok=True)
+    os.environ.update({
+        "HOME": home, "MPLCONFIGDIR": os.path.join(home, "matplotlib"),
+        "IPYTHONDIR": os.path.join(home, "ipython"), "MPLBACKEND": "agg",
+    })
+    if not args.get("drop_privileges"):
+        _set_dumpable(False)  # same uid as the children: they must not ptrace or read this process
+    started = time.monotonic()
+    failed = preload(args.get("preload") or PRELOAD)
+    course_dir = args["course_dir"]
+    import builtins
+
+    builtins.input = graded_input
+    from course.grading.guard import Guard
+    from course.grading.kernel import make_shell
+
+    shell = make_shell(1 << 20, 16 << 20)
+    warm_hypothesis()
+    guard = Guard(course_dir)
+    baseline = _status()
+    send_control(control, {"t": "ready", "pid": os.getpid(), "seconds": round(time.monotonic() - started, 2),
+                           "baseline": baseline, "failed": failed, "python": sys.version.split()[0]})
+    jobs = 0
+    while True:
+        message, fds = recv_control(control)
+        if message is None or message.get("op") == "quit":
+            break
+        if message.get("op") != "run" or len(fds) != 1:
+            for fd in fds:
+                os.close(fd)
+            continue
+        jobs += 1
+        pid = os.fork()
+        if pid == 0:
+            try:
+                control.close()
+                child(fds[0], args, jobs, shell, guard, baseline)
+            finally:
+                os._exit(70)
+        os.close(fds[0])
+        send_control(control, {"t": "started", "pid": pid})
+        _, status = os.waitpid(pid, 0)
+        if args.get("sandboxed"):
+            swept = sweep({1, os.getpid()})
+        else:
+            swept = sweep({os.getpid()}, session=pid)
+        # a root worker keeps its home (its children cannot write there); otherwise it goes too
+        clean_scratch(args["scratch"], home if args.get("drop_privileges") else "", bool(args.get("sandboxed")))
+        os.makedirs(home, exist_ok=True)
+        send_control(control, {"t": "exited", "status": status, "swept": swept})
+
+
+def _set_dumpable(flag: bool) -> None:
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(4, int(flag), 0, 0, 0)  # PR_SET_DUMPABLE
+    except Exception:
+        pass
+
+
+def child(fd: int, args: dict, number: int, shell, guard, baseline: dict) -> None:
+    """One submission, in a fresh process: set up, then run the cells."""
+    import resource
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a too-large file is an OSError, not a dead process
+    os.setsid()
+    job = read_frame(fd)
+    limits = job.get("limits", {})
+    me = os.getpid()
+
+    scratch = os.path.join(args["scratch"], f"job-{number}")
+    os.mkdir(scratch, 0o700)
+    for relpath, text in (job.get("files") or {}).items():
+        import base64
+
+        target = os.path.normpath(os.path.join(scratch, relpath))
+        if not target.startswith(scratch + os.sep):
+            continue
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with open(target, "wb") as handle:
+            handle.write(base64.b64decode(text))
+    fd_files = (os.path.join(scratch, ".stdout"), os.path.join(scratch, ".stderr"))
+    for path in fd_files:
+        open(path, "wb").close()
+    uid = int(args.get("uid", -1))
+    if args.get("drop_privileges") and uid > 0:
+        for folder, dirs, files in os.walk(scratch):
+            for name in [folder, *(os.path.join(folder, f) for f in dirs + files)]:
+                os.lchown(name, uid, uid)
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
+
+    memory = int(limits.get("memory", 4 << 30))
+    vm_size, vm_data = baseline.get("VmSize", 0), baseline.get("VmData", 0)
+    _limit(resource.RLIMIT_AS, vm_size + memory + (2 << 30))
+    _limit(resource.RLIMIT_DATA, vm_data + memory)
+    shared = 0 if args.get("drop_privileges") else int(baseline.get("Threads", 0))  # same uid as the worker
+    _limit(resource.RLIMIT_NPROC, int(limits.get("processes", 64)) + shared)
+    _limit(resource.RLIMIT_FSIZE, int(limits.get("file_size", 256 << 20)))
+    _limit(resource.RLIMIT_CORE, 0)
+    _limit(resource.RLIMIT_NOFILE, 1024)
+
+    threads = int(limits.get("threads", 1))
+    os.environ.clear()
+    os.environ.update({
+        "HOME": scratch, "TMPDIR": scratch, "PATH": args.get("path", "/usr/bin:/bin"), "LANG": "C.UTF-8",
+        "MPLCONFIGDIR": os.path.join(scratch, ".config", "matplotlib"), "XDG_CACHE_HOME": os.path.join(scratch, ".cache"),
+        "TORCH_HOME": os.path.join(scratch, ".cache", "torch"), "NBGRADER_EXECUTION": "autograde",
+        "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads),
+        "PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "0"), "COURSE_DOWNLOAD": "0",
+        **{k: str(v) for k, v in (job.get("env") or {}).items()},
+    })
+    os.chdir(scratch)
+    sys.path.append(scratch)  # the assignment's own helper files import, after everything else
+    null = os.open("/dev/null", os.O_RDONLY)
+    os.dup2(null, 0)
+    for target, path in zip((1, 2), fd_files):
+        out = os.open(path, os.O_WRONLY | os.O_APPEND)
+        os.dup2(out, target)
+        os.close(out)
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+    except Exception:
+        pass
+
+    from course.grading.kernel import Kernel, stop_reason
+
+    shell.grader_outputs.cell_limit = int(limits.get("cell_output", 1 << 20))
+    shell.grader_outputs.total_left = int(limits.get("notebook_output", 16 << 20))
+
+    kernel = Kernel(shell, guard, fd_files)
+    kernel.start()
+    write = write_frame
+    getpid = os.getpid
+    write(fd, {"t": "hello", "pid": me})
+    started = time.monotonic()
+    for index, cell in enumerate(job.get("cells", [])):
+        write(fd, {"t": "start", "i": index})
+        began = time.monotonic()
+        status, outputs, count, tampered = kernel.run(cell.get("source", ""), cell.get("kind", "code"),
+                                                      cell.get("name", ""))
+        if getpid() != me:  # a copy made by os.fork() in the learner's code: it reports nothing
+            os._exit(0)
+        frame = {"t": "cell", "i": index, "status": status, "outputs": outputs, "count": count,
+                 "seconds": round(time.monotonic() - began, 4)}
+        if tampered:
+            frame["tampered"] = tampered[:20]
+        write(fd, frame)
+        stop = stop_reason(status, outputs)
+        if stop:
+            write(fd, {"t": "stop", "i": index, "reason": stop[0], "message": stop[1]})
+            break
+    write(fd, {"t": "done", "seconds": round(time.monotonic() - started, 4)})
+    os._exit(0)
+
+
+def _limit(kind: int, value: int) -> None:
+    import resource
+
+    try:
+        soft, hard = resource.getrlimit(kind)
+        if hard != resource.RLIM_INFINITY:
+            value = min(value, hard)
+        resource.setrlimit(kind, (value, value))
+    except (ValueError, OSError):
+        pass
+
+
+if __name__ == "__main__":
+    main()
