@@ -153,6 +153,7 @@ def cmd_validate(root: Path, args) -> int:
     from nbgrader.validator import Validator
 
     from course.nbgrader_api import load_config
+    from course.nbgrader_ext import StderrIsNotFailure
 
     status = 0
     for path in args.notebooks:
@@ -160,7 +161,11 @@ def cmd_validate(root: Path, args) -> int:
             print(f"{path}: no such notebook")
             status = 1
             continue
-        result = Validator(config=load_config(root)).validate(path)
+        validator = Validator(config=load_config(root))
+        # as in grading, a warning on stderr does not fail a test cell (nbgrader's validator
+        # counts it as a failure; its preprocessors are not configurable, so they are set here)
+        validator.preprocessors = [*validator.preprocessors, StderrIsNotFailure]
+        result = validator.validate(path)
         problems = {k: v for k, v in result.items() if v}
         if not problems:
             print(f"{path}: every visible test passes")

@@ -230,3 +230,23 @@ def test_validate_exits_non_zero_on_a_failing_notebook(tmp_path):
     nbformat.write(fill(nb, {**solutions.ALTERNATIVES, **getattr(solutions, "WRITTEN", {})}), passing)
     done = course("validate", str(passing))
     assert done.returncode == 0, done.stdout
+
+
+def test_validate_does_not_fail_a_right_answer_that_warns(tmp_path):
+    """nbgrader's validator fails a test cell that writes to stderr; grading does not, and
+    neither does `course validate`. A test cell that really fails still fails."""
+    solutions = load_solutions("00_setup")
+    answers = {**solutions.ALTERNATIVES, **getattr(solutions, "WRITTEN", {})}
+    warns = "    import warnings; warnings.warn('a harmless warning from a right answer')\n"
+    answers["environment_report"] = answers["environment_report"].replace(
+        "def environment_report():\n", "def environment_report():\n" + warns)
+    assert warns in answers["environment_report"]
+    released = nbformat.read(ROOT / "release" / "00_setup" / "setup.ipynb", as_version=4)
+    path = tmp_path / "setup.ipynb"
+    nbformat.write(fill(released, answers), path)
+    done = course("validate", str(path))
+    assert done.returncode == 0, done.stdout
+    mutant = solutions.MUTANTS["environment_report"][0]
+    nbformat.write(fill(released, {**answers, "environment_report": mutant}), path)
+    done = course("validate", str(path))
+    assert done.returncode == 1, done.stdout
