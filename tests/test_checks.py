@@ -45,6 +45,39 @@ def test_forbid_calls_follows_helpers_defined_in_the_notebook():
         forbid_calls(fn, ["cdist"])
 
 
+@pytest.mark.parametrize("decorator", ["@torch.no_grad()", "@functools.lru_cache(maxsize=None)"])
+def test_forbid_calls_follows_helpers_of_a_decorated_function(decorator):
+    source = (f"import functools\ndef helper(x):\n    return torch.cdist(x, x)\n\n{decorator}\n"
+              "def answer(x):\n    return helper(x) + 1\n")
+    fn = notebook_function(source, "answer")
+    with pytest.raises(AssertionError, match=r"`cdist`.*in helper"):
+        forbid_calls(fn, ["cdist"])
+    direct = notebook_function(f"import functools\n{decorator}\ndef answer(x):\n    return torch.cdist(x, x)\n", "answer")
+    with pytest.raises(AssertionError, match=r"`cdist`"):
+        forbid_calls(direct, ["cdist"])
+    with pytest.raises(AssertionError, match=r"for loop"):
+        forbid_loops(notebook_function(f"import functools\n{decorator}\ndef answer(x):\n    for _ in x: pass\n", "answer"))
+
+
+def test_forbid_calls_allow_own_lets_the_learners_own_names_through_only():
+    import torch.nn.functional as F
+
+    own = "def softmax(x):\n    return x.exp() / x.exp().sum()\n\ndef answer(x):\n    return softmax(x).log()\n"
+    fn = notebook_function(own, "answer")
+    forbid_calls(fn, ["softmax"], allow_own=True)
+    with pytest.raises(AssertionError, match="`softmax`"):
+        forbid_calls(fn, ["softmax"])  # without allow_own the helper's name is forbidden too
+    for body in ("return softmax(x) + F.softmax(x, 0)",  # the library's, on the same line as the learner's
+                 "from torch.nn.functional import softmax as s\n    return s(x, 0)",
+                 "return getattr(F, 'softmax')(x, 0)"):
+        mixed = notebook_function(own.replace("return softmax(x).log()", body), "answer", {"F": F})
+        with pytest.raises(AssertionError, match="`softmax`"):
+            forbid_calls(mixed, ["softmax"], allow_own=True)
+    imported = notebook_function("def answer(x):\n    return softmax(x, 0)\n", "answer", {"softmax": F.softmax})
+    with pytest.raises(AssertionError, match="`softmax`"):
+        forbid_calls(imported, ["softmax"], allow_own=True)  # a bare name bound to torch's
+
+
 def test_forbid_calls_checks_every_method_of_a_class():
     source = ("class Net(torch.nn.Module):\n    def __init__(self):\n        super().__init__()\n"
               "    def forward(self, x):\n        return torch.sigmoid(x)\n")

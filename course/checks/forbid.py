@@ -15,6 +15,7 @@ import textwrap
 import types
 
 _getsource = inspect.getsource
+_unwrap = inspect.unwrap
 _isinstance = isinstance
 
 _OPERATORS = {"@": ast.MatMult}
@@ -24,6 +25,8 @@ def _functions_of(obj):
     """The plain functions that make up ``obj`` (a function, method or class)."""
     if _isinstance(obj, (staticmethod, classmethod)):
         obj = obj.__func__
+    if hasattr(obj, "__wrapped__") and not _isinstance(obj, type):  # @functools.lru_cache, @torch.no_grad()
+        obj = _unwrap(obj)
     if _isinstance(obj, property):
         return [f for f in (obj.fget, obj.fset, obj.fdel) if f is not None]
     if _isinstance(obj, types.MethodType):
@@ -51,20 +54,26 @@ def _source_tree(fn) -> ast.AST:
     return ast.parse(source)
 
 
-def _names_used(tree: ast.AST):
-    """(name, line) for every name, attribute, import and getattr string in ``tree``."""
+def _names_and_nodes(tree: ast.AST):
+    """(name, line, node) for every name, attribute, import and getattr string in ``tree``."""
     for node in ast.walk(tree):
         if _isinstance(node, ast.Name):
-            yield node.id, node.lineno
+            yield node.id, node.lineno, node
         elif _isinstance(node, ast.Attribute):
-            yield node.attr, node.lineno
+            yield node.attr, node.lineno, node
         elif _isinstance(node, (ast.Import, ast.ImportFrom)):
             for alias in node.names:
-                yield alias.name.split(".")[-1], node.lineno
+                yield alias.name.split(".")[-1], node.lineno, node
                 if _isinstance(node, ast.ImportFrom) and node.module:
-                    yield node.module.split(".")[-1], node.lineno
+                    yield node.module.split(".")[-1], node.lineno, node
         elif _isinstance(node, ast.Constant) and _isinstance(node.value, str) and node.value.isidentifier():
-            yield node.value, node.lineno  # getattr(torch, "cdist")
+            yield node.value, node.lineno, node  # getattr(torch, "cdist")
+
+
+def _names_used(tree: ast.AST):
+    """(name, line) for every name, attribute, import and getattr string in ``tree``."""
+    for name, line, _ in _names_and_nodes(tree):
+        yield name, line
 
 
 def _reachable(obj):
@@ -72,7 +81,7 @@ def _reachable(obj):
     todo = list(_functions_of(obj))
     seen = {}
     while todo:
-        fn = todo.pop()
+        fn = _unwrap(todo.pop())  # a decorated function's helpers live in its own globals
         if fn in seen or fn.__module__ not in ("__main__", getattr(obj, "__module__", "__main__")):
             continue
         tree = _source_tree(fn)
@@ -84,21 +93,32 @@ def _reachable(obj):
     return seen
 
 
-def forbid_calls(obj, names, what: str | None = None) -> None:
+def _own(fn, name: str) -> bool:
+    """Whether ``name`` in ``fn``'s code refers to a function or class the learner defined."""
+    target = fn.__globals__.get(name)
+    return _isinstance(target, (types.FunctionType, type)) and getattr(target, "__module__", None) == fn.__module__
+
+
+def forbid_calls(obj, names, what: str | None = None, *, allow_own: bool = False) -> None:
     """Fail if ``obj``'s code (or a notebook helper it uses) names any of ``names``.
 
     ``names`` are bare names (``"cdist"`` matches ``torch.cdist``, ``x.cdist``,
     ``from torch import cdist``); ``"@"`` forbids the matrix-multiply operator.
+    With ``allow_own``, a bare name that refers to a function or class the learner
+    defined in the notebook is allowed (``softmax`` may call *your* ``log_softmax``,
+    ``SGD`` may name itself in ``super(SGD, self)``); attributes (``F.softmax``),
+    imports and ``getattr`` strings of a forbidden name still fail.
     """
     what = what or getattr(obj, "__qualname__", repr(obj))
     banned = set(names)
     for fn, tree in _reachable(obj).items():
         where = "" if fn is obj else f" (in {fn.__qualname__})"
-        for name, line in _names_used(tree):
-            if name in banned:
-                raise AssertionError(
-                    f"{what} must not use `{name}`{where}, line {line} of its source: write it with basic tensor operations"
-                )
+        for name, line, node in _names_and_nodes(tree):
+            if name not in banned or (allow_own and _isinstance(node, ast.Name) and _own(fn, name)):
+                continue
+            raise AssertionError(
+                f"{what} must not use `{name}`{where}, line {line} of its source: write it with basic tensor operations"
+            )
         for symbol, op in _OPERATORS.items():
             if symbol in banned and any(_isinstance(n, op) for n in ast.walk(tree)):
                 raise AssertionError(f"{what} must not use the `{symbol}` operator{where}")

@@ -8,7 +8,6 @@ the input, what was expected and what came back.
 
 from __future__ import annotations
 
-import ast
 import inspect
 import math
 
@@ -16,7 +15,7 @@ import torch
 import torch.nn.functional as _functional
 
 from course.checks.compare import call, check, check_type, compare_close, describe
-from course.checks.forbid import _names_used, _reachable
+from course.checks.forbid import forbid_calls
 
 _isinstance = isinstance
 _unwrap = inspect.unwrap
@@ -43,31 +42,10 @@ compare_close(torch.zeros(1), torch.zeros(1), "warm-up")
 # ---------------------------------------------------------------------------
 
 def forbid_library_calls(obj, names, what: str | None = None) -> None:
-    """Like ``forbid_calls``, but a bare name that refers to a function or class the
-    learner defined in the notebook is allowed: ``cross_entropy`` may call itself
-    (recursion), ``super(SGD, self)`` may name its own class. Attribute access
-    (``F.cross_entropy``, ``torch.optim.SGD``), imports and ``getattr`` strings of a
-    forbidden name still fail, and so does a bare name bound to anything else
-    (``from torch.optim import SGD`` in another cell)."""
-    what = what or getattr(obj, "__qualname__", repr(obj))
-    banned = set(names)
-    for fn, tree in _reachable(obj).items():
-        own = _unwrap(fn).__globals__
-        where = "" if fn is obj else f" (in {fn.__qualname__})"
-        bare = {(n.id, n.lineno) for n in ast.walk(tree) if _isinstance(n, ast.Name)}
-        for name, line in _names_used(tree):
-            if name not in banned:
-                continue
-            if (name, line) in bare:
-                target = own.get(name)
-                if getattr(target, "__module__", None) == fn.__module__ and (
-                    inspect.isfunction(target) or inspect.isclass(target)
-                ):
-                    continue  # the learner's own function or class
-            raise AssertionError(
-                f"{what} must not use `{name}`{where}, line {line} of its source: "
-                "write it with basic tensor operations"
-            )
+    """``forbid_calls`` that lets a bare name refer to the learner's own functions and
+    classes: ``cross_entropy`` may call itself, ``super(SGD, self)`` may name its own
+    class; ``F.cross_entropy``, ``torch.optim.SGD``, imports and ``getattr`` strings fail."""
+    forbid_calls(obj, names, what, allow_own=True)
 
 
 # ---------------------------------------------------------------------------

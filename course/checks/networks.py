@@ -6,16 +6,14 @@ first, locked cell), before any learner code runs.
 
 from __future__ import annotations
 
-import ast
 import math
-import types
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from course.checks.compare import call, check, check_type, compare_close, compare_equal, describe, fail
-from course.checks.forbid import _functions_of, _reachable
+from course.checks.forbid import forbid_calls
 
 _isinstance = isinstance
 _issubclass = issubclass
@@ -85,33 +83,10 @@ import torch._dynamo  # noqa: E402,F401
 
 # ----------------------------------------------------------------- forbidden calls
 def forbid_foreign(obj, names, what: str | None = None) -> None:
-    """Like ``forbid_calls``, but a plain name that refers to something the learner
-    defined in the notebook is allowed: ``softmax`` may call *your* ``log_softmax``,
-    and ``Linear`` may name itself in ``super(Linear, self)``. Attributes
-    (``F.softmax``, ``x.softmax``, ``nn.Linear``) and imports are always checked."""
-    what = what or getattr(obj, "__qualname__", repr(obj))
-    banned = set(names)
-    for fn, tree in _reachable(obj).items():
-        where = "" if fn in _functions_of(obj) else f" (in {fn.__qualname__})"
-
-        def own(name):
-            target = fn.__globals__.get(name)
-            return (_isinstance(target, (types.FunctionType, type))
-                    and getattr(target, "__module__", None) == fn.__module__)
-
-        for node in ast.walk(tree):
-            found = None
-            if _isinstance(node, ast.Name) and node.id in banned and not own(node.id):
-                found = node.id
-            elif _isinstance(node, ast.Attribute) and node.attr in banned:
-                found = node.attr
-            elif _isinstance(node, (ast.Import, ast.ImportFrom)):
-                found = next((a.name.split(".")[-1] for a in node.names if a.name.split(".")[-1] in banned), None)
-            elif _isinstance(node, ast.Constant) and node.value in banned:
-                found = node.value  # getattr(F, "softmax")
-            if found:
-                fail(f"{what} must not use `{found}`{where}, line {node.lineno} of its source: "
-                     "write it with basic tensor operations")
+    """``forbid_calls`` that lets a bare name refer to the learner's own functions and
+    classes: ``softmax`` may call *your* ``log_softmax``, ``Linear`` may name itself in
+    ``super(Linear, self)``; ``F.softmax``, ``nn.Linear`` and imports are always checked."""
+    forbid_calls(obj, names, what, allow_own=True)
 
 
 # --------------------------------------------------------------- activations
