@@ -150,10 +150,8 @@ def cmd_demo(root: Path, args) -> int:
 def cmd_validate(root: Path, args) -> int:
     """Run a notebook's visible tests as the student sees them; non-zero exit on failure
     (``nbgrader validate`` exits 0 either way, nbgrader #1908)."""
-    from nbgrader.validator import Validator
-
     from course.nbgrader_api import load_config
-    from course.nbgrader_ext import StderrIsNotFailure
+    from course.nbgrader_ext import CourseValidator
 
     status = 0
     for path in args.notebooks:
@@ -161,11 +159,7 @@ def cmd_validate(root: Path, args) -> int:
             print(f"{path}: no such notebook")
             status = 1
             continue
-        validator = Validator(config=load_config(root))
-        # as in grading, a warning on stderr does not fail a test cell (nbgrader's validator
-        # counts it as a failure; its preprocessors are not configurable, so they are set here)
-        validator.preprocessors = [*validator.preprocessors, StderrIsNotFailure]
-        result = validator.validate(path)
+        result = CourseValidator(config=load_config(root)).validate(path)  # stderr is not failure
         problems = {k: v for k, v in result.items() if v}
         if not problems:
             print(f"{path}: every visible test passes")

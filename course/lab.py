@@ -10,7 +10,8 @@ root is inside the server's root, so JupyterLab must run *in* the course root:
 - instructors open **Nbgrader → Formgrader**: assignments, submissions and scores
   from ``gradebook.db``, and manual grading of written answers.
 
-The four nbgrader server extensions are switched on for this server whatever the
+The four nbgrader server extensions (and ``course.lab_extension``: Validate judges stderr
+as grading does) are switched on for this server whatever the
 user's ``jupyter server extension`` settings say; the lab extension ships with the
 nbgrader package.
 """
@@ -21,12 +22,13 @@ import os
 import sys
 from pathlib import Path
 
-# nbgrader's server extensions this course relies on (all four ship with nbgrader).
+# nbgrader's server extensions this course relies on (all four ship with nbgrader), and the course's.
 SERVER_EXTENSIONS = (
     "nbgrader.server_extensions.formgrader",
     "nbgrader.server_extensions.validate_assignment",
     "nbgrader.server_extensions.assignment_list",
     "nbgrader.server_extensions.course_list",
+    "course.lab_extension",  # Validate judges stderr as grading does
 )
 LAB_EXTENSION = "@jupyter/nbgrader"
 

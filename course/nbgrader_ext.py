@@ -30,12 +30,14 @@ import threading
 
 from nbgrader import utils as nbgrader_utils
 from nbgrader.preprocessors import CheckCellMetadata as _CheckCellMetadata
+from nbgrader.preprocessors import ClearOutput, Execute
 from nbgrader.preprocessors import NbGraderPreprocessor as Preprocessor  # enabled by default
 from nbgrader.preprocessors import SaveAutoGrades as _SaveAutoGrades
 from nbformat.v4 import new_code_cell, new_markdown_cell
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.utils import is_grade, is_solution
-from traitlets import Unicode
+from nbgrader.validator import Validator
+from traitlets import List, Unicode
 
 HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
 HIDDEN_END = "### END HIDDEN TESTS"
@@ -52,6 +54,15 @@ class StderrIsNotFailure(Preprocessor):
                 if output.get("output_type") == "stream" and output.get("name") == "stderr":
                     output["name"] = "stdout"
         return cell, resources
+
+
+class CourseValidator(Validator):
+    """nbgrader's validator (``course validate``, the Validate button) judging test cells as
+    grading does: a warning on stderr from a right answer is not a failure. nbgrader's
+    ``Validator.preprocessors`` is not configurable, so the course names this class where
+    a validator is made (``course validate``, ``course.lab_extension``)."""
+
+    preprocessors = List([_CheckCellMetadata, ClearOutput, Execute, StderrIsNotFailure])
 
 
 def tracked_id(cell) -> str | None:
