@@ -30,7 +30,8 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP) system-packages
 
-# bubblewrap (grading sandbox) and chromium (browser tests): installed when root with apt,
+# bubblewrap (grading sandbox), chromium (browser tests) and postgresql (shared-gradebook tests):
+# installed when root with apt,
 # otherwise the script says how and the tests that need them skip.
 system-packages:
 	@bash scripts/system-packages.sh

@@ -1,10 +1,20 @@
 """nbgrader's configuration for this course (the course root is this folder).
 
 Layout: source/ (instructor) → release/ (students) → submitted/<student>/ →
-autograded/<student>/ and feedback/<student>/; the gradebook is gradebook.db.
+autograded/<student>/ and feedback/<student>/; the gradebook is gradebook.db, or the
+database named by the environment variable COURSE_DB_URL.
 """
 
+import os
+
 c = get_config()  # noqa: F821 (provided by nbgrader)
+
+# The gradebook: gradebook.db at the course root (nbgrader's default), or a database server that
+# several graders share (`course grade --cluster`, `--shard`), e.g.
+#   export COURSE_DB_URL=postgresql://grader:secret@db.example.org:5432/course
+# (SQLAlchemy URL; postgresql:// uses psycopg 3). Every `course` and `nbgrader` command uses it.
+if os.environ.get("COURSE_DB_URL"):
+    c.CourseDirectory.db_url = os.environ["COURSE_DB_URL"]
 
 c.CourseDirectory.course_id = "pytorch-course"
 c.CourseDirectory.source_directory = "source"

@@ -41,8 +41,12 @@ def grade_and_report(root: Path, assignment, only=None, **options) -> list:
     print(f"{assignment.name}:", flush=True)
     options.setdefault("announce", lambda line: print(f"  {line}", flush=True))
     results = grade(root, assignment, only=only, bar=sys.stderr.isatty(), **options)
-    print(table(results, assignment))
-    print(f"wrote grades/{assignment.name}.csv, grades/gradebook.csv, grades/summary.html, "
+    if results:
+        print(table(results, assignment))
+    shard = options.get("shard")
+    print(f"wrote grades/{assignment.name}.csv"
+          + (f" (shard {shard[0]}/{shard[1]}'s students)" if shard else "")
+          + ", grades/gradebook.csv, grades/summary.html, "
           f"autograded/*/{assignment.name}/ (and a .log per student), feedback/*/{assignment.name}/\n")
     return results
 
@@ -67,11 +71,22 @@ def _limits(root: Path, args):
 
 
 def cmd_grade(root: Path, args) -> int:
+    from course.grading.cluster import parse_cluster, parse_shard
+
     (assignment,) = resolve(root, [args.assignment])
+    shard = parse_shard(args.shard) if args.shard else None  # bad values say so at once
+    if args.cluster:
+        parse_cluster(args.cluster)
     options = {"jobs": args.jobs, "unsafe": args.unsafe, "limits": _limits(root, args),
                "feedback": not args.no_feedback}
     if args.notebook:
+        if args.cluster or args.shard:
+            raise CourseError("--notebook grades one notebook here: it does not go with --cluster or --shard")
         return grade_one_notebook(root, assignment, args, options)
+    if shard:
+        options["shard"] = shard
+    if args.cluster:
+        options["cluster"] = args.cluster
     if args.json:
         raise CourseError("--json goes with --notebook PATH --student ID (one notebook)")
     results = grade_and_report(root, assignment, only=args.student or None, force=args.force, **options)
@@ -196,7 +211,9 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("grade", help="autograde submitted/*/ASSIGNMENT in sandboxes, write feedback and grades/",
                        description="Grade every submission of ASSIGNMENT (only new or changed ones, unless "
                                    "--force), each in a bubblewrap sandbox with the limits of nbgrader_config.py. "
-                                   "With --notebook PATH --student ID: grade one loose notebook (CI).")
+                                   "With --notebook PATH --student ID: grade one loose notebook (CI). "
+                                   "The gradebook is COURSE_DB_URL when set (e.g. postgresql://...), else "
+                                   "gradebook.db.")
     s.add_argument("assignment")
     s.add_argument("--student", action="append", help="grade only this student (repeatable)")
     s.add_argument("--notebook", metavar="PATH", help="grade this notebook as --student's submission (CI)")
@@ -210,6 +227,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--notebook-timeout", type=float, metavar="S", help="seconds per notebook")
     s.add_argument("--no-feedback", action="store_true", help="do not write feedback HTML")
     s.add_argument("--strict", action="store_true", help="exit 1 if any submission was not graded completely")
+    s.add_argument("--cluster", metavar="ADDRESS",
+                   help="grade on a Dask cluster: local (one worker per core), local:N, or a scheduler address "
+                        "such as tcp://scheduler:8786 (the gradebook must then be PostgreSQL: COURSE_DB_URL)")
+    s.add_argument("--shard", metavar="I/N",
+                   help="grade only the I-th of N slices of the class (1 <= I <= N; by a stable hash of the "
+                        "student id), e.g. one job of a CI matrix writing to a shared gradebook")
     s.set_defaults(run=cmd_grade)
 
     s = sub.add_parser("demo", help="release, submit the bundled examples/ and grade them")

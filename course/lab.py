@@ -8,7 +8,8 @@ root is inside the server's root, so JupyterLab must run *in* the course root:
   press **Validate** in the notebook toolbar (``course validate`` in a terminal does
   the same and exits non-zero on a failure);
 - instructors open **Nbgrader → Formgrader**: assignments, submissions and scores
-  from ``gradebook.db``, and manual grading of written answers.
+  from the gradebook (``gradebook.db``, or ``COURSE_DB_URL``), and manual grading of
+  written answers.
 
 The four nbgrader server extensions (and ``course.lab_extension``: Validate judges stderr
 as grading does) are switched on for this server whatever the

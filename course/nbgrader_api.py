@@ -32,7 +32,8 @@ def load_config(root: Path) -> Config:
 
 
 def api_for(root: Path, db_url: str | None = None, extra: Config | None = None) -> NbGraderAPI:
-    """nbgrader's API on ``root`` (``db_url`` defaults to ``root/gradebook.db``)."""
+    """nbgrader's API on ``root`` (``db_url`` defaults to nbgrader_config.py's: ``COURSE_DB_URL``
+    when set, else ``root/gradebook.db``)."""
     config = load_config(root)
     if db_url:
         config.CourseDirectory.db_url = db_url

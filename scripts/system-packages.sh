@@ -3,11 +3,13 @@
 # elsewhere it says how, and the tests that need a missing one skip with one line saying so.
 #   bubblewrap  sandbox for graded code (course grade)
 #   chromium    browser tests of JupyterLab and Formgrader
+#   postgresql  the shared-gradebook tests (tests/test_cluster.py start a throwaway server)
 set -u
-declare -A needs=([bubblewrap]=bwrap [chromium]=chromium)
+declare -A needs=([bubblewrap]=bwrap [chromium]=chromium [postgresql]=initdb)
 missing=()
 for pkg in "${!needs[@]}"; do
-  command -v "${needs[$pkg]}" >/dev/null 2>&1 || missing+=("$pkg")
+  found=$(command -v "${needs[$pkg]}" 2>/dev/null || ls /usr/lib/postgresql/*/bin/"${needs[$pkg]}" 2>/dev/null | head -1)
+  [ -n "$found" ] || missing+=("$pkg")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -9,16 +9,24 @@ For each student, in this order:
 2. the notebook is prepared the way nbgrader's autograde will prepare it (locked and
    deleted cells restored from the gradebook) and executed in a sandboxed worker
    (``course.grading.sandbox``), ``jobs`` at a time;
-3. nbgrader's own autograde records it (one at a time: the gradebook is SQLite),
-   using the execution from step 2 (``course.nbgrader_ext.SandboxExecute``), then
-   writes feedback; the row goes to ``grades/<assignment>.csv`` at once.
+3. nbgrader's own autograde records it (one at a time in this process), using the
+   execution from step 2 (``course.nbgrader_ext.SandboxExecute``), then writes
+   feedback; the row goes to ``grades/<assignment>.csv`` at once.
+
+With ``cluster`` (``course grade A --cluster ADDRESS``), steps 2 and 3 run on the
+workers of a Dask cluster, one task per submission, each writing to the shared gradebook
+(``course.grading.cluster``); this process checks the submissions, writes what the tasks
+send back under the course root, and writes the CSV and the reports. With ``shard``
+(``--shard I/N``) only the students of that slice of the class are graded and reported.
 
 A run holds a lock (``autograded/.grading/lock``): a second run on the same course
 refuses. What each student's result was made from (the notebook's bytes, the
 assignment, the course's checks, the limits) is kept in
-``autograded/.grading/<assignment>.json``, so a run that is interrupted loses nothing
-already graded, and the next run grades only new or changed submissions (all of
-them with ``force``). Each student's log is ``autograded/<student>/<assignment>.log``.
+``autograded/.grading/<assignment>.json`` (with a server gradebook such as PostgreSQL:
+in the gradebook's database, ``course.gradebook.SharedState``, so every machine grading
+the class sees it), so a run that is interrupted loses nothing already graded, and the
+next run grades only new or changed submissions (all of them with ``force``). Each
+student's log is ``autograded/<student>/<assignment>.log``.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -39,9 +48,11 @@ import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 
 from course.assignments import Assignment, CourseError, resolve
+from course.gradebook import SharedState, check_reachable, exclusive, is_sqlite
 from course.grading import execute as ex
+from course.grading.cluster import shard_of
 from course.grading.results import Result, write_csv, write_gradebook, write_summary
-from course.grading.sandbox import Limits, SandboxError, pool_for, sandbox_problem
+from course.grading.sandbox import Limits, SandboxError, pool_for, resume_pools, sandbox_problem
 from course.grading.settings import Sandbox, describe
 from course.nbgrader_api import api_for, load_config, reason
 from course.nbgrader_ext import tracked_id
@@ -146,24 +157,42 @@ class State:
         except (OSError, ValueError):
             pass
 
+    def entry(self, student: str) -> dict | None:
+        return self.students.get(student)
+
     def get(self, student: str, fingerprint: str, limits: str) -> Result | None:
-        """The earlier result, if the same notebook was graded against the same assignment;
-        one that was stopped by a limit only if the limits are the same too."""
-        entry = self.students.get(student)
-        if entry and entry.get("fingerprint") == fingerprint:
-            try:
-                result = Result.from_json(entry["result"])
-            except (KeyError, TypeError):
-                return None
-            if result.status in ("graded", "needs manual grading") or entry.get("limits") == limits:
-                return result
-        return None
+        return earlier(self.entry(student), fingerprint, limits)
 
     def put(self, student: str, fingerprint: str, limits: str, result: Result) -> None:
         self.students[student] = {"fingerprint": fingerprint, "limits": limits, "result": result.to_json()}
         tmp = self.path.with_name(self.path.name + ".tmp")
         tmp.write_text(json.dumps({"version": STATE_VERSION, "students": self.students}, indent=1), encoding="utf-8")
         os.replace(tmp, self.path)
+
+
+def earlier(entry: dict | None, fingerprint: str, limits: str) -> Result | None:
+    """The earlier result, if the same notebook was graded against the same assignment;
+    one that was stopped by a limit only if the limits are the same too."""
+    if entry and entry.get("fingerprint") == fingerprint:
+        try:
+            result = Result.from_json(entry["result"])
+        except (KeyError, TypeError):
+            return None
+        if result.status in ("graded", "needs manual grading") or entry.get("limits") == limits:
+            return result
+    return None
+
+
+def state_for(root: Path, db: str, assignment: str):
+    """Where what was graded is kept: next to the SQLite gradebook's course, or in a server gradebook."""
+    if is_sqlite(db):
+        return State(root, assignment)
+    return _SharedState(db, assignment)
+
+
+class _SharedState(SharedState):
+    def get(self, student: str, fingerprint: str, limits: str) -> Result | None:
+        return earlier(self.entry(student), fingerprint, limits)
 
 
 def _course_code_hash() -> str:
@@ -250,7 +279,7 @@ def _resolve_unsafe(unsafe: bool | None, settings: Sandbox) -> bool:
 def grade(root: Path, assignment: Assignment, only: list[str] | None = None, feedback: bool = True,
           db_url: str | None = None, progress=None, *, jobs: int | None = None, force: bool = False,
           limits: Limits | None = None, unsafe: bool | None = False, bar: bool = False,
-          announce=None) -> list[Result]:
+          announce=None, cluster: str | None = None, shard: tuple[int, int] | None = None) -> list[Result]:
     """Autograde ``submitted/*/<assignment>``; returns one ``Result`` per student.
 
     ``jobs``: submissions executed at once (default: ``c.Sandbox.jobs``, else the
@@ -258,7 +287,9 @@ def grade(root: Path, assignment: Assignment, only: list[str] | None = None, fee
     override ``c.Sandbox``'s. ``unsafe``: ``True`` runs without a sandbox; ``False``
     refuses when there is none; ``None`` warns and goes on without one. ``progress``
     is called with each student id as that student's result is ready; ``bar`` shows a
-    progress bar; ``announce`` gets the one-line description of sandbox and limits."""
+    progress bar; ``announce`` gets the one-line description of sandbox and limits.
+    ``cluster``: a Dask cluster address (``local``, ``local:N``, ``tcp://host:8786``) that
+    grades the submissions; ``shard``: ``(i, n)``, grade only the i-th of n slices of the class."""
     root = Path(root)
     config = load_config(root)
     settings = Sandbox(config=config)
@@ -269,22 +300,40 @@ def grade(root: Path, assignment: Assignment, only: list[str] | None = None, fee
     if not unsafe and (exposed := spec.exposes(root)):
         raise CourseError(f"the course root {root} is inside {exposed}, which the sandbox must let submissions "
                           "read: move the course elsewhere")
-    with grading_lock(root):
-        if announce:
-            announce(describe(limits, jobs, unsafe))
-        return _grade_locked(root, config, assignment, only, feedback, db_url, progress, jobs, force,
-                             limits, spec, bar, announce)
+    if shard is not None and not (1 <= shard[0] <= shard[1]):
+        raise CourseError(f"shard {shard[0]}/{shard[1]}: I must be between 1 and N")
+    api = api_for(root, db_url)
+    check_reachable(api.coursedir.db_url)
+    engine = None
+    if cluster is not None:  # a bad or unreachable address says so before anything starts
+        from course.grading.cluster import Cluster
+
+        engine = Cluster(cluster, api.coursedir.db_url)
+    try:
+        with grading_lock(root):
+            resume_pools()
+            if announce:
+                said = describe(limits, jobs, unsafe)
+                announce(said.replace(f"; {jobs} at a time;", "; one at a time per Dask worker thread;")
+                         if engine else said)
+            return _grade_locked(root, config, assignment, only, feedback, db_url, progress, jobs, force,
+                                 limits, spec, bar, announce, engine, shard)
+    finally:
+        if engine is not None:
+            engine.close()
 
 
 def _grade_locked(root, config, assignment, only, feedback, db_url, progress, jobs, force, limits, spec, bar,
-                  announce):
+                  announce, cluster=None, shard=None):
     api = api_for(root, db_url)
     db = api.coursedir.db_url
-    with Gradebook(db) as gb:
-        try:
-            gb.find_assignment(assignment.name)
-        except MissingEntry:
-            release(root, [assignment], db_url)  # records the assignment in the gradebook
+    with exclusive(db, f"course grade {assignment.name}"):  # N machines may start at once
+        with Gradebook(db) as gb:
+            try:
+                gb.find_assignment(assignment.name)
+            except MissingEntry:
+                release(root, [assignment], db_url)  # records the assignment in the gradebook
+        state = state_for(root, db, assignment.name)
     with Gradebook(db) as gb:
         nb_record = gb.find_notebook(assignment.notebook_id, assignment.name)
         expected_ids = [c.name for c in nb_record.source_cells]
@@ -294,15 +343,21 @@ def _grade_locked(root, config, assignment, only, feedback, db_url, progress, jo
         max_score = gb.find_assignment(assignment.name).max_score
 
     names = students(root, assignment.name)
+    in_slice = (lambda s: True) if shard is None else (lambda s: shard_of(s, shard[1]) == shard[0])
+    names = [s for s in names if in_slice(s)]
     if only:
         unknown = [s for s in only if s not in names]
         if unknown:
             raise CourseError(f"no submission of {assignment.name} for {', '.join(unknown)} under submitted/")
         names = [s for s in names if s in only]
+    if not names and shard is not None and students(root, assignment.name):
+        if announce:
+            announce(f"shard {shard[0]}/{shard[1]} holds none of the class's students: nothing to grade")
+        return []
     if not names:
         raise CourseError(f"no submissions found: expected submitted/<student_id>/{assignment.name}/{assignment.notebook}")
 
-    state = State(root, assignment.name)
+    shared = not is_sqlite(db)
     assignment_key = hashlib.sha256(json.dumps([source_hash, _course_code_hash(), STATE_VERSION]).encode()).hexdigest()
     limits_key = hashlib.sha256(json.dumps(limits.for_worker(1), sort_keys=True).encode()).hexdigest()
     source_dir = Path(api.coursedir.format_path(api.coursedir.source_directory, ".", assignment.name))
@@ -323,7 +378,7 @@ def _grade_locked(root, config, assignment, only, feedback, db_url, progress, jo
             continue
         previous = None if force else state.get(student, fingerprints[student], limits_key)
         autograded = root / "autograded" / student / assignment.name / assignment.notebook
-        if previous is not None and autograded.is_file():
+        if previous is not None and (shared or autograded.is_file()):  # shared: graded on another machine
             results[student] = previous
             continue
         todo.append((student, message))
@@ -335,12 +390,13 @@ def _grade_locked(root, config, assignment, only, feedback, db_url, progress, jo
                  + f", {len(results) - unchanged} missing or invalid")
     # the class's rows: last run's for students still in submitted/, replaced as students are graded
     rows = {s: Result.from_json(e["result"]) for s, e in state.students.items()
-            if (root / "submitted" / s / assignment.name).is_dir() and "result" in e}
+            if (root / "submitted" / s / assignment.name).is_dir() and "result" in e and in_slice(s)}
     rows.update(results)
 
-    def publish(student: str, result: Result) -> None:
+    def publish(student: str, result: Result, remember: bool = True) -> None:
         results[student] = rows[student] = result
-        state.put(student, fingerprints[student], limits_key, result)
+        if remember:  # a task the cluster lost is not remembered: the next run grades it again
+            state.put(student, fingerprints[student], limits_key, result)
         write_csv([rows[s] for s in sorted(rows)], root / "grades" / f"{assignment.name}.csv")
         if progress:
             progress(student)
@@ -351,6 +407,16 @@ def _grade_locked(root, config, assignment, only, feedback, db_url, progress, jo
             publish(student, result)
 
     bar_handle = _progress_bar(assignment, len(todo)) if bar and todo else None
+    if cluster is not None:
+        try:
+            if todo:
+                _grade_on_cluster(root, config, assignment, db, cluster, list(todo), files, limits, spec, feedback,
+                                  max_score, publish, bar_handle, announce)
+        finally:
+            ex.CURRENT.pop(db, None)
+            if bar_handle is not None:
+                bar_handle.close()
+        return _finish(root, assignment, names, results, rows, state)
     try:
         pool = pool_for(spec, jobs) if todo else None
     except SandboxError as error:
@@ -414,10 +480,60 @@ def _grade_locked(root, config, assignment, only, feedback, db_url, progress, jo
         if bar_handle is not None:
             bar_handle.close()
 
+    return _finish(root, assignment, names, results, rows, state)
+
+
+def _finish(root, assignment, names, results, rows, state) -> list[Result]:
     ordered = [results[s] for s in names]
     write_csv([rows[s] for s in sorted(rows)], root / "grades" / f"{assignment.name}.csv")
-    _write_reports(root, assignment)
+    _write_reports(root, assignment, [rows[s] for s in sorted(rows)], state)
+    if isinstance(state, SharedState):
+        state.close()
     return ordered
+
+
+def _grade_on_cluster(root, config, assignment, db, engine, todo, files, limits, spec, feedback, max_score,
+                      publish, bar_handle, announce) -> None:
+    """Steps 2 and 3 for ``todo`` on a Dask cluster; what the tasks send back is written here."""
+    import base64
+    import dataclasses
+    import uuid
+
+    from course.assignments import CONFIG_FILE
+    from course.grading import cluster as dask_grading
+
+    engine.start()
+    if engine.local is not None and not limits.threads:  # share this machine's cores between the workers
+        limits = dataclasses.replace(limits, threads=max(1, (os.cpu_count() or 1) // len(engine.local.workers)))
+    if announce:
+        announce(f"grading {len(todo)} submissions on {engine.description}")
+    bundle = {"id": uuid.uuid4().hex, "assignment": assignment, "db": db, "config": (root / CONFIG_FILE).read_bytes(),
+              "files": files, "limits": dataclasses.asdict(limits), "unsafe": spec.unsafe, "feedback": feedback,
+              "max_score": max_score}
+    tasks = [(student, note, dask_grading.submission_files(root / "submitted" / student / assignment.name))
+             for student, note in todo]
+
+    def done(student: str, answer: dict) -> None:
+        for part in ("autograded", "feedback"):  # the worker's copy replaces this machine's
+            shutil.rmtree(root / part / student / assignment.name, ignore_errors=True)
+        for name, data in answer.get("files", {}).items():
+            path = (root / name).resolve()
+            if root.resolve() not in path.parents:
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(base64.b64decode(data))
+        result = Result.from_json(answer["result"])
+        publish(student, result)
+        _tick(bar_handle, result)
+
+    def failed(student: str, message: str) -> None:
+        result = Result(student, assignment.name, 0.0, max_score, "crashed",
+                        f"{message}; run `course grade` again to retry it")
+        _write_log(root, assignment, result, [])
+        publish(student, result, remember=False)
+        _tick(bar_handle, result)
+
+    dask_grading.run(engine, bundle, tasks, done, failed)
 
 
 def _record(root, api, db, assignment, student, max_score, outcome, note, feedback) -> Result:
@@ -472,23 +588,39 @@ def _tick(handle, result: Result) -> None:
         handle.update(1)
 
 
-def _write_reports(root: Path, assignment: Assignment) -> None:
-    """``grades/gradebook.csv`` and ``grades/summary.html`` for every assignment graded so far."""
+def _write_reports(root: Path, assignment: Assignment, current: list[Result] | None = None, state=None) -> None:
+    """``grades/gradebook.csv`` and ``grades/summary.html`` for every assignment graded so far
+    (``current``: this run's class of ``assignment``, a shard's slice only for a shard)."""
     classes = []
     try:
         known = resolve(root, None)
     except CourseError:
         known = [assignment]
+    shared = state is not None and not isinstance(state, State)
     for item in known:
-        state = _grading_dir(root) / f"{item.name}.json"
-        if not state.is_file():
+        if item.name == assignment.name and current is not None:
+            classes.append((item, current))
             continue
         try:
-            data = json.loads(state.read_text(encoding="utf-8"))
-            results = [Result.from_json(e["result"]) for e in data.get("students", {}).values()]
+            if shared:
+                other = SharedState(state.url, item.name)
+                try:
+                    entries = other.students.values()
+                finally:
+                    other.close()
+            else:
+                path = _grading_dir(root) / f"{item.name}.json"
+                if not path.is_file():
+                    continue
+                entries = json.loads(path.read_text(encoding="utf-8")).get("students", {}).values()
+            results = [Result.from_json(e["result"]) for e in entries]
         except (OSError, ValueError, KeyError, TypeError):
             continue
-        classes.append((item, sorted(results, key=lambda r: r.student_id)))
+        except Exception as error:  # noqa: BLE001 - a report is never worth a failed run
+            print(f"course: could not read what was graded of {item.name}: {error}", file=sys.stderr)
+            continue
+        if results:
+            classes.append((item, sorted(results, key=lambda r: r.student_id)))
     grades = root / "grades"
     write_gradebook(grades, [a.name for a in known])
     try:

@@ -387,7 +387,6 @@ class Worker:
     def run(self, job: dict, limits: Limits, tick: float = 0.25) -> Run:
         run = Run()
         self.jobs += 1
-        self.interrupted = False
         self.sessions = set()
         started = time.monotonic()
         mine, theirs = socket.socketpair()
@@ -603,6 +602,7 @@ class Pool:
         self.replaced = 0
         self.busy: set[Worker] = set()
         self.alive = 0
+        self.stopping = False  # interrupted: a submission handed to a worker from now on is stopped at once
         self._grow(size)
 
     def _grow(self, size: int) -> None:
@@ -642,6 +642,7 @@ class Pool:
                 self.lock.wait()
             worker = self.idle.pop()
             self.busy.add(worker)
+            worker.interrupted = self.stopping  # set here, under the lock, so no interrupt() is missed
         try:
             run = worker.run(job, limits)
         except Exception as error:  # noqa: BLE001
@@ -671,9 +672,11 @@ class Pool:
     def interrupt(self) -> None:
         """Stop every submission running now (Ctrl-C): their workers kill them and go on."""
         with self.lock:
+            self.stopping = True
             busy = list(self.busy)
+            for worker in busy:
+                worker.interrupted = True
         for worker in busy:
-            worker.interrupted = True
             worker.sweep()
 
     def close(self) -> None:
@@ -699,6 +702,14 @@ def pool_for(spec: Spec, size: int) -> Pool:
         else:
             pool.ensure(size)
         return pool
+
+
+def resume_pools() -> None:
+    """A new ``course grade`` in this process: pools stopped by an interrupt take work again."""
+    with _pools_lock:
+        for pool in _pools.values():
+            with pool.lock:
+                pool.stopping = False
 
 
 def close_pools() -> None:
