@@ -14,6 +14,7 @@ import torch.autograd.functional
 from hypothesis import assume
 from hypothesis import strategies as st
 
+import course.checks.strategies  # noqa: F401 (warms hypothesis up)
 from course.checks.compare import call, check, compare_close, describe, fail
 
 _isinstance = isinstance
@@ -29,21 +30,6 @@ _is_grad_enabled = torch.is_grad_enabled
 _Tensor = torch.Tensor
 _index = operator.index
 
-def _warm_up_hypothesis():
-    """Hypothesis's first property costs ~0.4 s of one-time setup: pay it here too."""
-    from hypothesis import given
-
-    from course.checks.strategies import graded, tensors
-
-    @graded(1)
-    @given(tensors(max_dims=2))
-    def property_(x):
-        pass
-
-    property_()
-
-
-_warm_up_hypothesis()
 
 
 reference_sigmoid = _sigmoid

@@ -383,25 +383,3 @@ def check_receptive_field(fn, layers) -> None:
     result = call(fn, layers)
     check(type(result) is int, f"{what} returned {describe(result)} ({type(result).__name__}); expected the int {expected}")
     check(result == expected, f"{what} returned {result}, expected {expected}")
-
-
-def _warm_up() -> None:
-    """The first ``torch.testing.assert_close`` imports much of torch (sympy, torch.distributed)
-    and hypothesis's first example loads its machinery: together 1-2 s on a busy grader.
-    Paying that here, in the notebook's setup cell, keeps every test cell quick."""
-    from hypothesis import given
-
-    from course.checks.compare import _assert_close
-    from course.checks.strategies import graded
-
-    _assert_close(torch.zeros(1), torch.zeros(1))
-
-    @graded(1)
-    @given(tensors(shape=(1, 1)))
-    def one_example(t):
-        pass
-
-    one_example()
-
-
-_warm_up()

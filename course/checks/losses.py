@@ -32,9 +32,6 @@ bce_with_logits_reference = _functional.binary_cross_entropy_with_logits
 cross_entropy_reference = _functional.cross_entropy
 _ctc_loss = _functional.ctc_loss
 
-# The first torch.testing.assert_close call imports lazily (about 2 s); pay it here, in the
-# notebook's setup cell, not in the first test cell, which must run in under 2 s.
-compare_close(torch.zeros(1), torch.zeros(1), "warm-up")
 
 
 # ---------------------------------------------------------------------------

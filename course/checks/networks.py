@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+import course.checks.strategies  # noqa: F401 (warms hypothesis up)
 from course.checks.compare import call, check, check_type, compare_close, compare_equal, describe, fail
 from course.checks.forbid import forbid_calls
 
@@ -61,21 +62,6 @@ LINEAR_NAMES = ["Linear", "linear", "LazyLinear", "Bilinear", "bilinear"]
 #: every ``torch.nn`` module class name: ``mlp_functional`` may use none of them
 NN_MODULE_NAMES = sorted(n for n in dir(nn) if _isinstance(getattr(nn, n), type) and _issubclass(getattr(nn, n), nn.Module))
 
-def _warm_up_hypothesis():
-    """Hypothesis's first property costs ~0.4 s of one-time setup: pay it here too."""
-    from hypothesis import given
-
-    from course.checks.strategies import graded, tensors
-
-    @graded(1)
-    @given(tensors(max_dims=2))
-    def property_(x):
-        pass
-
-    property_()
-
-
-_warm_up_hypothesis()
 # Creating the first optimizer imports torch._dynamo (seconds on a loaded 2-core machine):
 # do it now too, so that fit_xor's test cell measures training only.
 import torch._dynamo  # noqa: E402,F401

@@ -116,6 +116,27 @@ def precheck(path: Path, expected_ids: list[str]) -> tuple[str | None, str]:
     return (message, "") if status else (None, message)
 
 
+def unprepared(assignment: Assignment, student: str, max_score: float, error: Exception) -> Result:
+    """The result of a notebook nbgrader could not prepare for grading."""
+    return Result(student, assignment.name, 0.0, max_score, "invalid",
+                  f"{assignment.notebook} could not be prepared for grading "
+                  f"({' '.join(str(error).split())[:200]})")
+
+
+def executed(db: str, assignment: Assignment, student: str, cells, run) -> "ex.Outcome":
+    """``run()``'s outcome for ``cells`` (``crashed``, every cell not run, if the grader itself
+    failed), registered for ``SandboxExecute`` so that nbgrader's autograde uses it."""
+    try:
+        outcome = run()
+    except Exception as error:  # noqa: BLE001 - one submission never stops the class
+        outcome = ex.Outcome(status="crashed", message=f"the grader failed: {error}")
+        outcome.outputs = [[ex._error("NotRun", outcome.message)] for _ in cells]
+        outcome.counts = [None] * len(cells)
+    with ex._registry_lock:
+        ex.PRECOMPUTED[(db, assignment.name, student, assignment.notebook_id)] = (ex.code_key(cells), outcome)
+    return outcome
+
+
 # -- the lock and the record of what was graded --------------------------------------------------
 
 def _grading_dir(root: Path) -> Path:
@@ -432,9 +453,7 @@ def _grade_locked(root, config, assignment, only, feedback, db_url, progress, jo
                 try:
                     nb = sanitize(config, db, assignment, student, path)
                 except Exception as error:  # noqa: BLE001 - corrupted nbgrader metadata and the like
-                    result = Result(student, assignment.name, 0.0, max_score, "invalid",
-                                    f"{assignment.notebook} could not be prepared for grading "
-                                    f"({' '.join(str(error).split())[:200]})")
+                    result = unprepared(assignment, student, max_score, error)
                     _write_log(root, assignment, result, [])
                     publish(student, result)
                     _tick(bar_handle, result)
@@ -449,15 +468,7 @@ def _grade_locked(root, config, assignment, only, feedback, db_url, progress, jo
             for future in done:
                 student, cells, note, prepared = pending.pop(future)
                 began = time.perf_counter()
-                try:
-                    outcome = future.result()
-                except Exception as error:  # noqa: BLE001
-                    outcome = ex.Outcome(status="crashed", message=f"the grader failed: {error}")
-                    outcome.outputs = [[ex._error("NotRun", outcome.message)] for _ in cells]
-                    outcome.counts = [None] * len(cells)
-                key = (db, assignment.name, student, assignment.notebook_id)
-                with ex._registry_lock:
-                    ex.PRECOMPUTED[key] = (ex.code_key(cells), outcome)
+                outcome = executed(db, assignment, student, cells, future.result)
                 try:
                     result = _record(root, api, db, assignment, student, max_score, outcome, note, feedback)
                 except Exception as error:  # noqa: BLE001 - one submission never stops the class

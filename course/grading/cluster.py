@@ -365,21 +365,12 @@ def grade_task(bundle: dict, student: str, note: str, files: dict[str, str], top
         try:
             nb = batch.sanitize(config, db, assignment, student, submitted / assignment.notebook)
         except Exception as error:  # noqa: BLE001 - as batch.grade does
-            result = Result(student, assignment.name, 0.0, bundle["max_score"], "invalid",
-                            f"{assignment.notebook} could not be prepared for grading "
-                            f"({' '.join(str(error).split())[:200]})")
+            result = batch.unprepared(assignment, student, bundle["max_score"], error)
             batch._write_log(root, assignment, result, [f"graded on the Dask worker {worker}"])
         else:
             cells = ex.code_cells(nb)
-            try:
-                outcome = ex.execute(cells, limits, spec, jobs, bundle["files"])
-            except Exception as error:  # noqa: BLE001
-                outcome = ex.Outcome(status="crashed", message=f"the grader failed: {error}")
-                outcome.outputs = [[ex._error("NotRun", outcome.message)] for _ in cells]
-                outcome.counts = [None] * len(cells)
-            key = (db, assignment.name, student, assignment.notebook_id)
-            with ex._registry_lock:
-                ex.PRECOMPUTED[key] = (ex.code_key(cells), outcome)
+            outcome = batch.executed(db, assignment, student, cells,
+                                     lambda: ex.execute(cells, limits, spec, jobs, bundle["files"]))
             outcome.log.insert(0, f"graded on the Dask worker {worker}")
             result = batch._record(root, api, db, assignment, student, bundle["max_score"], outcome, note,
                                    bundle["feedback"])
