@@ -42,6 +42,11 @@ c.Sandbox.notebook_output = "16M"
 c.Sandbox.file_size = "256M"  # the largest file a submission may write
 c.Sandbox.tmp_size = "1G"  # its scratch space, in memory
 c.Sandbox.jobs = 0  # submissions at once; 0: one per core
+# What a submission folder may hold; anything more (or a link, a device, a FIFO) makes it `invalid`.
+# Only the notebook is ever copied out of it (course/grading/intake.py).
+c.Sandbox.notebook_size = "16M"
+c.Sandbox.submission_size = "64M"
+c.Sandbox.submission_files = 200
 # A test cell scores all or nothing: nbgrader would read a number shown by its last expression
 # (a check that returns the learner's value) as partial credit.
 c.Sandbox.partial_credit = False
@@ -68,9 +73,14 @@ c.Autograde.autograde_preprocessors = [
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
     "course.nbgrader_ext.SaveAutoGrades",
+    "course.nbgrader_ext.SanitizeStudentMarkup",  # after the grades: nbgrader's checksums see the original
     "nbgrader.preprocessors.AssignLatePenalties",
     "course.nbgrader_ext.CheckCellMetadata",
 ]
+# Students' HTML never runs in anyone's browser: the feedback pages and Formgrader's (both
+# nbconvert's HTMLExporter) clean markdown and outputs; the grader also drops scripts, widgets
+# and SVG from outputs and cleans their HTML before they reach the autograded notebook.
+c.HTMLExporter.sanitize_html = True
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "course.nbgrader_ext.HideHiddenTests",

@@ -236,7 +236,7 @@ def run_scaling(args) -> int:
             stamps: list[float] = []
             started = time.perf_counter()
             results = grade(folder, assignment, feedback=False, force=True, db_url=url, cluster=f"local:{workers}",
-                            progress=lambda _s: stamps.append(time.perf_counter()))
+                            progress=lambda _r: stamps.append(time.perf_counter()))
             cold = time.perf_counter() - started
             warm = (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 1 and stamps[-1] > stamps[0] else 0
             scores = {r.student_id: (r.status, r.score) for r in results}

@@ -24,13 +24,13 @@ def cmd_release(root: Path, args) -> int:
 def cmd_check(root: Path, args) -> int:
     from course.invariants import check
 
-    report = check(root, resolve(root, args.assignments), fresh_release=not args.no_release)
-    failed = 0
-    for name, problems in report.items():
-        print(f"{'ok  ' if not problems else 'FAIL'} {name}")
+    def each(name, problems):  # as each assignment is checked: a release takes seconds each
+        print(f"{'ok  ' if not problems else 'FAIL'} {name}", flush=True)
         for p in problems:
-            print(f"     - {p}")
-        failed += bool(problems)
+            print(f"     - {p}", flush=True)
+
+    report = check(root, resolve(root, args.assignments), fresh_release=not args.no_release, each=each)
+    failed = sum(bool(problems) for problems in report.values())
     print(f"{len(report) - failed}/{len(report)} assignments pass every invariant")
     return 1 if failed else 0
 
@@ -40,7 +40,11 @@ def grade_and_report(root: Path, assignment, only=None, **options) -> list:
 
     print(f"{assignment.name}:", flush=True)
     options.setdefault("announce", lambda line: print(f"  {line}", flush=True))
-    results = grade(root, assignment, only=only, bar=sys.stderr.isatty(), **options)
+    terminal = sys.stderr.isatty()
+    if not terminal:  # a CI log or a file: one line per student as each is done, not silence until the end
+        options.setdefault("progress", lambda r: print(f"  {r.student_id}: {r.status}, {r.score:g}/{r.max_score:g}",
+                                                       flush=True))
+    results = grade(root, assignment, only=only, bar=terminal, **options)
     if results:
         print(table(results, assignment))
     shard = options.get("shard")
@@ -168,13 +172,28 @@ def cmd_validate(root: Path, args) -> int:
     from course.nbgrader_api import load_config
     from course.nbgrader_ext import CourseValidator
 
+    from course.grading.intake import NotebookError, parse_notebook, read_bytes
+
     status = 0
     for path in args.notebooks:
         if not Path(path).is_file():
             print(f"{path}: no such notebook")
             status = 1
             continue
-        result = CourseValidator(config=load_config(root)).validate(path)  # stderr is not failure
+        try:  # what grading would refuse, said in one line before anything runs
+            nb = parse_notebook(read_bytes(Path(path), 64 << 20))
+            if not any(c.get("metadata", {}).get("nbgrader", {}).get("grade") for c in nb.cells):
+                raise NotebookError("it has no test cells: open the released notebook of the assignment")
+        except NotebookError as error:
+            print(f"{path}: cannot be validated: {error}")
+            status = 1
+            continue
+        try:
+            result = CourseValidator(config=load_config(root)).validate(path)  # stderr is not failure
+        except Exception as error:  # noqa: BLE001 - nbgrader's own errors, in one line
+            print(f"{path}: cannot be validated: {' '.join(str(error).split())[:200]}")
+            status = 1
+            continue
         problems = {k: v for k, v in result.items() if v}
         if not problems:
             print(f"{path}: every visible test passes")
@@ -249,8 +268,23 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def install_signal_handlers() -> None:
+    """Ctrl-C and SIGTERM stop any command, however it was started: a process started in
+    the background, by a CI step or by a test runner can inherit SIGINT *ignored*, and
+    Python then never raises KeyboardInterrupt; SIGTERM would kill it without clean-up."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    install_signal_handlers()
     # nbgrader shells out to alembic: make this interpreter's bin/ reachable.
     bindir = str(Path(sys.executable).parent)
     if bindir not in os.environ.get("PATH", "").split(os.pathsep):

@@ -100,15 +100,18 @@ def _outside_regions(source: str) -> str:
 STATIC = [no_outputs, exercises_present, test_cells_well_formed, seeds_covered, release_clean]
 
 
-def check(root: Path, todo: list[Assignment], fresh_release: bool = True) -> dict[str, list[str]]:
-    """Problems per assignment (an empty list: all invariants hold)."""
+def check(root: Path, todo: list[Assignment], fresh_release: bool = True, each=None) -> dict[str, list[str]]:
+    """Problems per assignment (an empty list: all invariants hold); ``each(name, problems)``
+    is called as each assignment is checked."""
     report = {}
     for a in todo:
         if not (root / "source" / a.name / a.notebook).is_file():
-            report[a.name] = [f"source/{a.name}/{a.notebook} is missing"]
-            continue
-        problems = [p for inv in STATIC for p in inv(root, a)]
-        if fresh_release:
-            problems += release_is_current(root, a)
+            problems = [f"source/{a.name}/{a.notebook} is missing"]
+        else:
+            problems = [p for inv in STATIC for p in inv(root, a)]
+            if fresh_release:
+                problems += release_is_current(root, a)
         report[a.name] = problems
+        if each:
+            each(a.name, problems)
     return report

@@ -133,6 +133,33 @@ class HideHiddenTests(Preprocessor):
         return cell, resources
 
 
+class SanitizeStudentMarkup(Preprocessor):
+    """No student markup runs in anyone's browser (autograde, after the grades are saved).
+
+    nbgrader's feedback and Formgrader templates render markdown without nbconvert's
+    ``sanitize_html``, so a written answer holding ``<img onerror=...>``, ``<script>`` or a
+    ``javascript:`` link would run in the instructor's Jupyter origin. Every markdown cell the
+    student could write (all but the locked ones, which come from the instructor's source) is
+    rendered to HTML here and cleaned with nbconvert's ``clean_html`` (an allow-list: no scripts,
+    event handlers, iframes, forms, styles or links with other than http(s)/mailto); raw cells
+    lose their output format, so they render as text. Outputs are cleaned in
+    ``course.grading.execute``."""
+
+    def preprocess_cell(self, cell, resources, index):
+        from nbconvert.filters.markdown import markdown2html
+
+        from course.grading.execute import safe_html
+
+        locked = cell.get("metadata", {}).get("nbgrader", {}).get("locked") and not is_solution(cell)
+        if cell.cell_type == "markdown" and not locked:
+            cell.source = safe_html(markdown2html(cell.source))
+            cell.pop("attachments", None)
+        elif cell.cell_type == "raw":
+            for key in ("format", "raw_mimetype"):
+                cell.metadata.pop(key, None)
+        return cell, resources
+
+
 class SandboxExecute(Preprocessor):
     """Execute the notebook in a sandboxed worker (replaces ``nbgrader.preprocessors.Execute``).
 

@@ -117,7 +117,7 @@ def test_every_student_gets_exactly_one_row(graded_class):
     ("ünïcødé", "graded", 0, ""),
     ("extras", "graded", 23, ""),
     ("empty", "missing", 0, "the folder is empty"),
-    ("wrong_name", "invalid", 0, "submit the notebook under the name tensors.ipynb"),
+    ("wrong_name", "graded", 23, "graded tensors (1).ipynb as tensors.ipynb"),
     ("no_metadata", "invalid", 0, "not the released notebook"),
     ("duplicated", "invalid", 0, "cells appear more than once"),
 ])
@@ -147,7 +147,7 @@ def test_a_second_run_grades_only_what_changed(graded_class, released, right):
     said = []
     again = grade(workdir, assignment, limits=LIMITS, jobs=2, db_url=f"sqlite:///{workdir / 'gradebook.db'}",
                   announce=said.append)
-    assert "0 to grade, 4 unchanged" in said[-1]
+    assert "0 to grade, 5 unchanged" in said[-1]
     assert {s: notebook(s).stat().st_mtime_ns for s in before} == before
     assert [r.score for r in again if r.student_id == "ada"] == [23]
 

@@ -51,6 +51,7 @@ from course.assignments import Assignment, CourseError, resolve
 from course.gradebook import SharedState, check_reachable, exclusive, is_sqlite
 from course.grading import execute as ex
 from course.grading.cluster import shard_of
+from course.grading.intake import Caps, Intake, inspect, name_problem, printable, stage, submission_time
 from course.grading.results import Result, write_csv, write_gradebook, write_summary
 from course.grading.sandbox import Limits, SandboxError, pool_for, resume_pools, sandbox_problem
 from course.grading.settings import Sandbox, describe
@@ -59,68 +60,39 @@ from course.nbgrader_ext import tracked_id
 from course.release import release
 
 STATE_VERSION = 1
-_GLOB_CHARACTERS = set("*?[]")
 
 
 # -- what is in submitted/ ---------------------------------------------------------------------
 
 def students(root: Path, assignment: str) -> list[str]:
-    """Student ids with a folder ``submitted/<id>/<assignment>/``."""
+    """Student ids: every entry ``submitted/<id>/`` holding ``<assignment>/`` (whatever the
+    name: a folder nbgrader cannot handle still gets its row, ``invalid``)."""
     submitted = Path(root) / "submitted"
     if not submitted.is_dir():
         return []
-    return sorted(p.name for p in submitted.iterdir()
-                  if not p.name.startswith(".") and (p / assignment).is_dir())
+    return sorted((p.name for p in submitted.iterdir() if (p / assignment).is_dir()),
+                  key=lambda name: name.encode("utf-8", "surrogateescape"))
 
 
-def check_submission(folder: Path, notebook: str, expected_ids: list[str]) -> tuple[str | None, str]:
-    """``(status, message)``: status ``missing``/``invalid`` when the submission cannot be
-    graded, else ``None`` and a note (cells that will be restored)."""
-    files = [p for p in folder.rglob("*") if p.is_file() and ".ipynb_checkpoints" not in p.parts] if folder.is_dir() else []
-    path = folder / notebook
-    if _GLOB_CHARACTERS & set(folder.parent.name):
-        return "invalid", (f"the folder name {folder.parent.name!r} contains one of * ? [ ], which nbgrader "
-                           "cannot handle: rename the student's folder")
-    if not path.is_file():
-        others = sorted(p.name for p in files if p.suffix == ".ipynb")
-        if others:
-            return "invalid", f"found {', '.join(others)} but no {notebook}: submit the notebook under the name {notebook}"
-        if not files:
-            return "missing", f"no {notebook} in the submission (the folder is empty)"
-        return "missing", f"no {notebook} in the submission (found only {', '.join(sorted(p.name for p in files)[:3])})"
+def take_in(root: Path, assignment: Assignment, student: str, expected_ids: list[str], caps: Caps,
+            others: dict[str, set[str]] | None = None) -> Intake:
+    """One student's submission, read safely (``course.grading.intake``)."""
+    problem = name_problem(student)
+    if problem:
+        return Intake("invalid", problem)
     try:
-        json.loads(path.read_bytes())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        return "invalid", f"{notebook} is not a readable notebook (not JSON: {error})"
-    try:
-        nb = nbformat.read(path, as_version=4)
-        nbformat.validate(nb)
-    except Exception as error:  # nbformat's own validation errors, unknown versions, ...
-        return "invalid", f"{notebook} is not a valid notebook ({' '.join(str(error).split())[:200]})"
-    ids = [tracked_id(c) for c in nb.cells]
-    ids = [i for i in ids if i]
-    if expected_ids and not set(ids) & set(expected_ids):
-        return "invalid", (f"{notebook} has none of the assignment's cells (no nbgrader metadata): "
-                           "it is not the released notebook; write your answers in the released notebook and submit that")
-    duplicates = sorted({i for i in ids if ids.count(i) > 1})
-    if duplicates:
-        return "invalid", (f"cells appear more than once in {notebook} ({', '.join(duplicates[:5])}): "
-                           "a cell was copied; delete the copies and submit again")
-    missing = [i for i in expected_ids if i not in set(ids)]
-    return None, f"restored deleted cells: {', '.join(missing)}" if missing else ""
-
-
-def precheck(path: Path, expected_ids: list[str]) -> tuple[str | None, str]:
-    """(error or None, note) for one submitted notebook (kept for callers of the old API)."""
-    status, message = check_submission(path.parent, path.name, expected_ids)
-    return (message, "") if status else (None, message)
+        return inspect(root / "submitted" / student / assignment.name, assignment.notebook, expected_ids, caps, others)
+    except Exception as error:  # noqa: BLE001 - one student's files never stop the class
+        return Intake("invalid", f"the submission could not be read ({type(error).__name__}: "
+                                 f"{' '.join(str(error).split())[:160]})")
 
 
 def unprepared(assignment: Assignment, student: str, max_score: float, error: Exception) -> Result:
     """The result of a notebook nbgrader could not prepare for grading."""
-    return Result(student, assignment.name, 0.0, max_score, "invalid",
-                  f"{assignment.notebook} could not be prepared for grading "
-                  f"({' '.join(str(error).split())[:200]})")
+    detail = " ".join(f"{type(error).__name__}: {error}".split())[:160]
+    return Result(printable(student), assignment.name, 0.0, max_score, "invalid",
+                  f"{assignment.notebook} could not be prepared for grading: its nbgrader cell metadata is damaged "
+                  f"({detail}); copy your answers into a fresh copy of the released notebook and submit that")
 
 
 def executed(db: str, assignment: Assignment, student: str, cells, run) -> "ex.Outcome":
@@ -251,6 +223,34 @@ def sanitize(config, db_url: str, assignment: Assignment, student: str, path: Pa
     return nbformat.reads(output, as_version=4)
 
 
+def intake_config():
+    """nbgrader reads submissions from the staging area (``stage_for_nbgrader``), never from
+    ``submitted/``: only the notebook and the collection's timestamp reach it."""
+    from traitlets.config import Config
+
+    extra = Config()
+    extra.CourseDirectory.submitted_directory = str(Path("autograded") / ".grading" / "intake")
+    return extra
+
+
+def stage_for_nbgrader(root: Path, assignment: Assignment, student: str, intake: Intake) -> Path:
+    folder = _grading_dir(root) / "intake" / student / assignment.name
+    return stage(intake, folder, assignment.notebook, submission_time(root, assignment.name, student))
+
+
+def _other_assignments(root: Path, assignment: Assignment) -> dict[str, set[str]]:
+    """The grade ids each other assignment of the syllabus uses (its exercises and their tests),
+    to name the assignment a student sent by mistake."""
+    from course.assignments import syllabus
+
+    try:
+        contract = syllabus(root)
+    except CourseError:
+        return {}
+    return {name: {*other.exercises, *(f"test_{e}" for e in other.exercises)}
+            for name, other in contract.items() if name != assignment.name}
+
+
 def _read_scores(db: str, assignment: Assignment, result: Result) -> bool:
     """Scores from the gradebook; True when written answers wait for manual grading."""
     with Gradebook(db) as gb:
@@ -271,6 +271,9 @@ def _join(*parts: str) -> str:
 
 def _write_log(root: Path, assignment: Assignment, result: Result, lines: list[str]) -> None:
     path = Path(root) / "autograded" / result.student_id / f"{assignment.name}.log"
+    if name_problem(result.student_id):  # a folder name nbgrader cannot use: the log goes with the grader's
+        digest = hashlib.sha256(result.student_id.encode()).hexdigest()[:12]
+        path = Path(root) / "autograded" / ".grading" / "logs" / f"{digest}-{assignment.name}.log"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
@@ -307,7 +310,7 @@ def grade(root: Path, assignment: Assignment, only: list[str] | None = None, fee
     number of cores). ``force``: grade again what was graded before. ``limits``:
     override ``c.Sandbox``'s. ``unsafe``: ``True`` runs without a sandbox; ``False``
     refuses when there is none; ``None`` warns and goes on without one. ``progress``
-    is called with each student id as that student's result is ready; ``bar`` shows a
+    is called with each student's ``Result`` as it is ready; ``bar`` shows a
     progress bar; ``announce`` gets the one-line description of sandbox and limits.
     ``cluster``: a Dask cluster address (``local``, ``local:N``, ``tcp://host:8786``) that
     grades the submissions; ``shard``: ``(i, n)``, grade only the i-th of n slices of the class."""
@@ -346,7 +349,7 @@ def grade(root: Path, assignment: Assignment, only: list[str] | None = None, fee
 
 def _grade_locked(root, config, assignment, only, feedback, db_url, progress, jobs, force, limits, spec, bar,
                   announce, cluster=None, shard=None):
-    api = api_for(root, db_url)
+    api = api_for(root, db_url, intake_config())
     db = api.coursedir.db_url
     with exclusive(db, f"course grade {assignment.name}"):  # N machines may start at once
         with Gradebook(db) as gb:
@@ -387,22 +390,24 @@ def _grade_locked(root, config, assignment, only, feedback, db_url, progress, jo
 
     results: dict[str, Result] = {}
     fingerprints: dict[str, str] = {}
+    intakes: dict[str, Intake] = {}
     todo: collections.deque = collections.deque()
+    caps = limits.caps()
+    others = _other_assignments(root, assignment)
     for student in names:
-        folder = root / "submitted" / student / assignment.name
-        status, message = check_submission(folder, assignment.notebook, expected_ids)
-        path = folder / assignment.notebook
-        digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "none"
-        fingerprints[student] = hashlib.sha256(f"{assignment_key}:{digest}:{status}".encode()).hexdigest()
-        if status:
-            results[student] = Result(student, assignment.name, 0.0, max_score, status, message)
+        intake = take_in(root, assignment, student, expected_ids, caps, others)
+        fingerprints[student] = hashlib.sha256(f"{assignment_key}:{intake.digest}:{intake.status}".encode()).hexdigest()
+        if intake.status:
+            shown = printable(student)
+            results[student] = Result(shown, assignment.name, 0.0, max_score, intake.status, intake.message)
             continue
         previous = None if force else state.get(student, fingerprints[student], limits_key)
         autograded = root / "autograded" / student / assignment.name / assignment.notebook
         if previous is not None and (shared or autograded.is_file()):  # shared: graded on another machine
             results[student] = previous
             continue
-        todo.append((student, message))
+        intakes[student] = intake
+        todo.append((student, intake.message))
 
     if announce:
         unchanged = sum(1 for r in results.values() if r.status not in ("invalid", "missing"))
@@ -420,7 +425,7 @@ def _grade_locked(root, config, assignment, only, feedback, db_url, progress, jo
             state.put(student, fingerprints[student], limits_key, result)
         write_csv([rows[s] for s in sorted(rows)], root / "grades" / f"{assignment.name}.csv")
         if progress:
-            progress(student)
+            progress(result)
 
     for student, result in list(results.items()):
         if result.status in ("invalid", "missing"):
@@ -431,7 +436,7 @@ def _grade_locked(root, config, assignment, only, feedback, db_url, progress, jo
     if cluster is not None:
         try:
             if todo:
-                _grade_on_cluster(root, config, assignment, db, cluster, list(todo), files, limits, spec, feedback,
+                _grade_on_cluster(root, config, assignment, db, cluster, list(todo), intakes, files, limits, spec, feedback,
                                   max_score, publish, bar_handle, announce)
         finally:
             ex.CURRENT.pop(db, None)
@@ -448,9 +453,9 @@ def _grade_locked(root, config, assignment, only, feedback, db_url, progress, jo
         def fill():
             while todo and len(pending) < 2 * jobs:
                 student, note = todo.popleft()
-                path = root / "submitted" / student / assignment.name / assignment.notebook
                 began = time.perf_counter()
                 try:
+                    path = stage_for_nbgrader(root, assignment, student, intakes.pop(student))
                     nb = sanitize(config, db, assignment, student, path)
                 except Exception as error:  # noqa: BLE001 - corrupted nbgrader metadata and the like
                     result = unprepared(assignment, student, max_score, error)
@@ -503,7 +508,18 @@ def _finish(root, assignment, names, results, rows, state) -> list[Result]:
     return ordered
 
 
-def _grade_on_cluster(root, config, assignment, db, engine, todo, files, limits, spec, feedback, max_score,
+def _task_files(root: Path, assignment: Assignment, student: str, intake: Intake) -> dict[str, str]:
+    """What a Dask task gets of a submission: the notebook alone and the collection's timestamp."""
+    import base64
+
+    files = {assignment.notebook: base64.b64encode(intake.data or b"").decode()}
+    timestamp = submission_time(root, assignment.name, student)
+    if timestamp:
+        files["timestamp.txt"] = base64.b64encode(timestamp.encode() + b"\n").decode()
+    return files
+
+
+def _grade_on_cluster(root, config, assignment, db, engine, todo, intakes, files, limits, spec, feedback, max_score,
                       publish, bar_handle, announce) -> None:
     """Steps 2 and 3 for ``todo`` on a Dask cluster; what the tasks send back is written here."""
     import base64
@@ -521,8 +537,7 @@ def _grade_on_cluster(root, config, assignment, db, engine, todo, files, limits,
     bundle = {"id": uuid.uuid4().hex, "assignment": assignment, "db": db, "config": (root / CONFIG_FILE).read_bytes(),
               "files": files, "limits": dataclasses.asdict(limits), "unsafe": spec.unsafe, "feedback": feedback,
               "max_score": max_score}
-    tasks = [(student, note, dask_grading.submission_files(root / "submitted" / student / assignment.name))
-             for student, note in todo]
+    tasks = [(student, note, _task_files(root, assignment, student, intakes[student])) for student, note in todo]
 
     def done(student: str, answer: dict) -> None:
         for part in ("autograded", "feedback"):  # the worker's copy replaces this machine's

@@ -60,7 +60,7 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 def shard_of(student: str, count: int) -> int:
     """The shard (1..count) a student belongs to: a stable hash of the id."""
-    digest = hashlib.sha256(student.encode("utf-8")).digest()
+    digest = hashlib.sha256(student.encode("utf-8", "surrogateescape")).digest()
     return int.from_bytes(digest[:8], "big") % count + 1
 
 
@@ -195,15 +195,6 @@ def _takes_n_workers() -> bool:
     return "n_workers" in inspect.signature(Client.scheduler_info).parameters
 
 
-def submission_files(folder: Path) -> dict[str, str]:
-    """The files of a submission folder (base64), as the task sends them to a worker."""
-    out = {}
-    for path in sorted(folder.rglob("*")):
-        if path.is_file() and ".ipynb_checkpoints" not in path.parts:
-            out[str(path.relative_to(folder))] = base64.b64encode(path.read_bytes()).decode()
-    return out
-
-
 def run(cluster: Cluster, bundle: dict, todo: list[tuple[str, str, dict]], publish, failed) -> None:
     """Grade ``todo`` (student, note, files) on ``cluster``; ``publish(student, outcome)`` gets
     each task's answer, ``failed(student, message)`` each task that failed for good."""
@@ -226,7 +217,7 @@ def run(cluster: Cluster, bundle: dict, todo: list[tuple[str, str, dict]], publi
     pending = {}
     for student, note, files in todo:
         future = client.submit(grade_task, shared, student, note, files, topic, retries=RETRIES, pure=False,
-                               key=f"grade-{bundle['assignment'].name}-{hashlib.sha256(student.encode()).hexdigest()[:12]}"
+                               key=f"grade-{bundle['assignment'].name}-{hashlib.sha256(student.encode('utf-8', 'surrogateescape')).hexdigest()[:12]}"
                                    f"-{bundle['id'][:8]}")
         pending[future] = student
     try:
@@ -300,24 +291,12 @@ def _scratch_course(bundle: dict) -> Path:
         return root
 
 
-def _worker_index() -> int:
-    try:
-        from distributed import get_worker
-
-        name = get_worker().name
-    except (ImportError, ValueError):
-        return 0
-    return name if isinstance(name, int) and name >= 0 else int(hashlib.sha256(str(name).encode()).hexdigest(), 16) % 64
-
-
 def grade_task(bundle: dict, student: str, note: str, files: dict[str, str], topic: str | None = None) -> dict:
     """Grade one submission on this Dask worker; returns ``{"result", "files", "worker"}``.
 
     ``files`` are the submission's files (base64). What comes back: the ``Result`` (as
     JSON) and the files nbgrader wrote for this student (the autograded notebook, the
     feedback, the log), relative to the course root."""
-    from dataclasses import replace
-
     from course.grading import batch
     from course.grading import execute as ex
     from course.grading.results import Result
@@ -346,7 +325,7 @@ def grade_task(bundle: dict, student: str, note: str, files: dict[str, str], top
         result = Result(student, assignment.name, 0.0, bundle["max_score"], "crashed",
                         f"the Dask worker {worker} cannot sandbox submissions: {problem}")
         return {"result": result.to_json(), "files": {}, "worker": worker}
-    spec = replace(settings.spec(limits, jobs, unsafe), uid_base=settings.uid_base + 256 * _worker_index())
+    spec = settings.spec(limits, jobs, unsafe)  # each worker process holds its own block of uids (uid_lease)
     db = bundle["db"]
     with ex._registry_lock:
         ex.CURRENT[db] = (spec, limits, jobs, bundle["files"])

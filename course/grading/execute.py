@@ -121,6 +121,30 @@ def _error(ename: str, evalue: str) -> dict:
     return {"output_type": "error", "ename": ename, "evalue": evalue, "traceback": [f"{ename}: {evalue}"]}
 
 
+# MIME types that would run code in whoever opens the feedback, Formgrader or the autograded
+# notebook; they never leave the sandbox (SVG can hold scripts; figures here are PNG). HTML is
+# cleaned (``safe_html``).
+ACTIVE = ("application/javascript", "text/javascript", "application/ecmascript", "image/svg+xml",
+          "application/vnd.jupyter.widget-view+json", "application/vnd.jupyter.widget-state+json")
+_METADATA_KEYS = ("width", "height", "needs_background", "unconfined", "isolated")
+
+
+_TAGS = ["a", "abbr", "b", "blockquote", "br", "code", "dd", "del", "div", "dl", "dt", "em", "h1", "h2", "h3",
+         "h4", "h5", "h6", "hr", "i", "kbd", "li", "ol", "p", "pre", "s", "samp", "span", "strong", "sub", "sup",
+         "table", "tbody", "td", "tfoot", "th", "thead", "tr", "u", "ul"]
+
+
+def safe_html(text: str) -> str:
+    """HTML from a submission with everything active removed: bleach (as nbconvert's own
+    ``clean_html``) with an allow-list of tags for text and tables, ``class``/``id``/``title``
+    attributes and links to http(s) and mailto only; no scripts, event handlers, styles,
+    images, iframes, forms or SVG (what is not allowed is shown as text)."""
+    import bleach
+
+    return bleach.clean(text, tags=_TAGS, attributes={"*": ["class", "id", "title"], "a": ["href", "title"]},
+                        protocols=["http", "https", "mailto"])
+
+
 def clean_output(output) -> dict | None:
     """One output from a sandbox, rebuilt from checked fields (``None`` if malformed)."""
     if not isinstance(output, dict):
@@ -138,11 +162,16 @@ def clean_output(output) -> dict | None:
         data = output.get("data")
         if not isinstance(data, dict):
             return None
-        clean = {k: v for k, v in data.items() if isinstance(k, str) and "/" in k and isinstance(v, (str, dict, list))}
+        clean = {}
+        for key, value in data.items():
+            if not (isinstance(key, str) and "/" in key and key not in ACTIVE and isinstance(value, str)):
+                continue  # plain strings only: a dict or list value is what widgets and JSON renderers eat
+            if key in ("text/html", "text/markdown"):
+                value = safe_html(value)
+            clean[key] = value
         if not clean:
             return None
-        metadata = output.get("metadata") if isinstance(output.get("metadata"), dict) else {}
-        made = {"output_type": kind, "data": clean, "metadata": metadata}
+        made = {"output_type": kind, "data": clean, "metadata": _clean_metadata(output.get("metadata"))}
         if kind == "execute_result":
             count = output.get("execution_count")
             made["execution_count"] = count if isinstance(count, int) else None
@@ -150,21 +179,58 @@ def clean_output(output) -> dict | None:
     if kind == "error":
         traceback = output.get("traceback")
         traceback = [line for line in traceback if isinstance(line, str)] if isinstance(traceback, list) else []
-        return {"output_type": "error", "ename": text(output.get("ename")) or "Error",
+        return {"output_type": "error", "ename": text(output.get("ename"))[:200] or "Error",
                 "evalue": text(output.get("evalue")), "traceback": traceback}
     return None
+
+
+def _clean_metadata(metadata) -> dict:
+    """Only the sizes a figure carries (``{"image/png": {"width": 640}}``), as numbers and flags."""
+    out = {}
+    if not isinstance(metadata, dict):
+        return out
+    for mime, value in list(metadata.items())[:8]:
+        if isinstance(mime, str) and isinstance(value, dict):
+            kept = {k: v for k, v in value.items() if k in _METADATA_KEYS and isinstance(v, (int, float, bool))}
+            if kept:
+                out[mime[:100]] = kept
+    return out
+
+
+def _size_of(output: dict) -> int:
+    return len(json.dumps(output, ensure_ascii=False).encode("utf-8", "surrogatepass"))
+
+
+def _within_budget(outputs: list[dict], cell_limit: int, left: int) -> tuple[list[dict], int]:
+    """The outputs of one cell, cut where they pass the cell's or the notebook's budget;
+    every byte counts (text, images, metadata, tracebacks)."""
+    kept, used = [], 0
+    for output in outputs:
+        size = _size_of(output)
+        if used + size > min(cell_limit, left):
+            if output["output_type"] == "error":  # a failure stays a failure, told in few bytes
+                kept.append(_error(output["ename"][:100], "(the error message was too long to keep)"))
+            kept.append({"output_type": "stream", "name": "stdout",
+                         "text": f"\n[... output truncated: more than {format_size(min(cell_limit, left))} ...]\n"})
+            break
+        kept.append(output)
+        used += size
+    return kept, left - used
 
 
 def outcome_of(run: Run, cells: list[dict], limits: Limits) -> Outcome:
     """Turn what a worker reported into outputs for every code cell and one status."""
     outcome = Outcome(status="graded", seconds=run.seconds, cell_seconds=run.cell_seconds, log=list(run.events))
+    left = limits.notebook_output
     for index, cell in enumerate(cells):
         frame = run.cells.get(index)
         if frame is None:
             outcome.outputs.append([])
             outcome.counts.append(None)
             continue
-        outputs = [o for o in map(clean_output, frame.get("outputs") or []) if o is not None]
+        raw = frame.get("outputs") if isinstance(frame.get("outputs"), list) else []
+        outputs = [o for o in map(clean_output, raw) if o is not None]
+        outputs, left = _within_budget(outputs, limits.cell_output, left)
         failed = frame.get("status") != "ok"
         if cell["kind"] == "test":
             if failed:

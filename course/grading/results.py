@@ -127,28 +127,27 @@ def write_gradebook(grades_dir: Path, assignments: list[str]) -> Path:
     return _atomic_write(grades_dir / "gradebook.csv", write)
 
 
-def table(results: list[Result], assignment: Assignment) -> str:
-    """Scores as plain text: one row per exercise, one column per student."""
-    per_student = [by_exercise(r, assignment.exercises) for r in results]
-    rows_names: list[str] = [n for n in assignment.exercises if any(n in c for c in per_student)]
-    for cells in per_student:
-        rows_names += [n for n in cells if n not in rows_names]
-
-    def cell(cells, name):
-        if name not in cells:
-            return "-"
-        score, top = cells[name]
-        return ("?" if score is None else _num(score)) + "/" + _num(top)
-
-    header = ["exercise", *(r.student_id for r in results)]
-    rows = [[name, *(cell(c, name) for c in per_student)] for name in rows_names]
-    rows.append(["total", *(f"{_num(r.score)}/{_num(r.max_score)}" for r in results)])
-    widths = [max(len(x) for x in col) for col in zip(header, *rows)]
+def table(results: list[Result], assignment: Assignment, width: int = 100) -> str:
+    """Scores as plain text: one line per student (score, status, the exercises short of
+    full marks), so a class of any size stays as wide as a terminal; messages after it."""
+    rows = []
+    for r in results:
+        short = []
+        for name, (score, top) in by_exercise(r, assignment.exercises).items():
+            if score is None:
+                short.append(f"{name} ?/{_num(top)}")
+            elif score < top:
+                short.append(f"{name} {_num(score)}/{_num(top)}")
+        rows.append([r.student_id, f"{_num(r.score)}/{_num(r.max_score)}", r.status,
+                     ", ".join(short) if r.status in ("graded", "needs manual grading") else ""])
+    header = ["student", "score", "status", "exercises short of full marks"]
+    widths = [min(32, max(len(x) for x in col)) for col in zip(header, *rows)][:3]
     lines = [f"{assignment.name}/{assignment.notebook}"]
     for i, row in enumerate([header, *rows]):
-        lines.append("  ".join(x.ljust(w) for x, w in zip(row, widths)).rstrip())
-        if i == 0 or i == len(rows) - 1:
-            lines.append("  ".join("-" * w for w in widths))
+        line = "  ".join(x.ljust(w) for x, w in zip(row, widths)) + "  " + row[3]
+        lines.append(line.rstrip() if len(line) <= width else line[:width - 3] + "...")
+        if i == 0:
+            lines.append("-" * min(width, sum(widths) + 2 * len(widths) + len(header[3])))
     for r in results:
         if r.status != "graded" or r.message:
             lines.append(f"{r.student_id}: {r.status}" + (f" ({r.message})" if r.message else ""))

@@ -40,7 +40,11 @@ from pathlib import Path
 from course.grading.protocol import FrameReader, ProtocolError, encode, recv_control, send_control, session_of
 
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
-CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_KILL", "CAP_IPC_OWNER")
+# What the worker (never the submission: it drops them all with its uid) keeps when the grader is
+# root: change to the submission's uid, clean up after it, and give it a fresh IPC namespace
+# (CAP_SYS_ADMIN, used for nothing else).
+CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_KILL", "CAP_IPC_OWNER",
+        "CAP_SYS_ADMIN")
 
 
 class SandboxError(Exception):
@@ -81,12 +85,23 @@ class Limits:
     # course's test cells never mean that (a check returning the learner's value would become
     # the score), so a test cell's execute_result is dropped unless this is on
     partial_credit: bool = False
+    # what a submission folder may hold (checked before anything reads it: course.grading.intake)
+    notebook_size: int = 16 * MiB
+    submission_size: int = 64 * MiB
+    submission_files: int = 200
 
     def describe(self) -> str:
         return (f"memory {format_size(self.memory)}, {self.cell_timeout:g} s per cell, "
                 f"{self.notebook_timeout:g} s per notebook, {self.processes} processes, "
-                f"output {format_size(self.cell_output)} per cell, files up to {format_size(self.file_size)}, "
-                f"scratch {format_size(self.tmp_size)}")
+                f"output {format_size(self.cell_output)} per cell and {format_size(self.notebook_output)} per "
+                f"notebook, files up to {format_size(self.file_size)}, scratch {format_size(self.tmp_size)}; "
+                f"submissions: notebook up to {format_size(self.notebook_size)}, "
+                f"{self.submission_files} files and {format_size(self.submission_size)} in all")
+
+    def caps(self):
+        from course.grading.intake import Caps
+
+        return Caps(self.notebook_size, self.submission_size, self.submission_files)
 
     def for_worker(self, jobs: int) -> dict:
         threads = self.threads or max(1, (os.cpu_count() or 1) // max(1, jobs))
@@ -141,7 +156,8 @@ class Spec:
         parent = os.path.dirname(self.course_dir)
         worker = {
             "fd": fd, "course_dir": self.course_dir, "sandboxed": not self.unsafe, "scratch": scratch,
-            "drop_privileges": (not self.unsafe) and self.privileged, "uid": self.uid_base + slot,
+            "drop_privileges": (not self.unsafe) and self.privileged,
+            "uid": self.uid_base + slot + (UID_STRIDE * uid_lease() if (not self.unsafe) and self.privileged else 0),
             "preload": list(self.preload), "path": os.pathsep.join([os.path.dirname(sys.executable), "/usr/bin", "/bin"]),
         }
         boot = (f"import sys; sys.path.insert(0, {parent!r}); from course.grading.worker import main; "
@@ -181,6 +197,40 @@ class Spec:
         for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
             args += ["--setenv", name, "1"]  # each submission sets its own number of threads
         return args + ["--", *python]
+
+
+UID_STRIDE = 4096  # uids per grading process: its workers (and a Dask worker's 256-wide offsets)
+_lease: list[int] = []  # [fd, index] of this process's lease, held until it exits
+
+
+def uid_lease(folder: str = "/run/lock/course-grade-uids", leases: int = 256) -> int:
+    """This process's block of sandbox uids, distinct from every other ``course grade``
+    running on the machine: the first of ``leases`` lock files it can hold (``flock``, freed
+    by the kernel when the process ends). Two runs at once never share a uid, so neither can
+    signal, trace, exhaust the process limit of, or read the keyrings of the other's students."""
+    import fcntl
+
+    if _lease:
+        return _lease[1]
+    if not os.path.isdir(os.path.dirname(folder)):
+        folder = os.path.join(tempfile.gettempdir(), ".course-grade-uids")
+    try:
+        os.mkdir(folder, 0o700)
+    except FileExistsError:
+        pass
+    info = os.lstat(folder)
+    if not os.path.isdir(folder) or os.path.islink(folder) or info.st_uid != os.geteuid() or info.st_mode & 0o022:
+        raise SandboxError(f"{folder} is not a private folder of this user: remove it, then grade again")
+    for index in range(leases):
+        fd = os.open(os.path.join(folder, str(index)), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        _lease.extend([fd, index])
+        return index
+    raise SandboxError(f"{leases} graders are running on this machine already: wait for one to finish")
 
 
 _supports: dict[tuple[str, str], bool] = {}
@@ -227,6 +277,17 @@ def _children(pid: int) -> list[int]:
                 out += [int(x) for x in handle.read().split()]
     except OSError:
         pass
+    return out
+
+
+def _descendants(pid: int) -> list[int]:
+    out, stack, seen = [], [pid], {pid}
+    while stack:
+        for child in _children(stack.pop()):
+            if child not in seen:
+                seen.add(child)
+                out.append(child)
+                stack.append(child)
     return out
 
 
@@ -354,10 +415,9 @@ class Worker:
                 if entry.isdigit() and session_of(int(entry)) in sessions and int(entry) != self.process.pid:
                     out.append(int(entry))
             return out
-        for entry in os.listdir("/proc"):
-            if entry.isdigit() and int(entry) not in self.keep and _pid_namespace(int(entry)) == self.namespace:
-                out.append(int(entry))
-        return out
+        # every process descends from the sandbox's first process (orphans are re-parented to the
+        # sandbox's init), including those in pid and user namespaces the submission made itself
+        return [pid for pid in _descendants(self.process.pid) if pid not in self.keep]
 
     def sweep(self) -> int:
         """SIGKILL every process of the submission, until none is left."""
@@ -451,8 +511,10 @@ class Worker:
             if self.control in readable:
                 message = self._receive(0)
                 if message is None:
-                    self.broken = run.worker_failed = (f"the sandbox worker died ({self.log_tail() or 'no output'}"
-                                                       f"{'; ' + self.last_error if getattr(self, 'last_error', '') else ''})")
+                    self.broken = (f"the sandbox worker died ({self.log_tail() or 'no output'}"
+                                   f"{'; ' + self.last_error if getattr(self, 'last_error', '') else ''})")
+                    run.events.append(self.broken)  # the grader's log only: it can quote the grader's code
+                    run.worker_failed = "the sandbox worker died"
                     exited = eof = True
                 elif message.get("t") == "started" and self.spec.unsafe:
                     self.sessions = {int(message.get("pid", 0))}
@@ -647,7 +709,7 @@ class Pool:
             run = worker.run(job, limits)
         except Exception as error:  # noqa: BLE001
             worker.broken = f"{type(error).__name__}: {error}"
-            run = Run(worker_failed=worker.broken)
+            run = Run(worker_failed="the grader failed to run it", events=[worker.broken])
         with self.lock:
             self.busy.discard(worker)
         if worker.broken:

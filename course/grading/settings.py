@@ -21,6 +21,9 @@ class Sandbox(LoggingConfigurable):
     notebook_output = Unicode("16M", help="Output a whole notebook may produce.").tag(config=True)
     file_size = Unicode("256M", help="The largest file a submission may write.").tag(config=True)
     tmp_size = Unicode("1G", help="Scratch space of a submission (/tmp and /dev/shm, in memory).").tag(config=True)
+    notebook_size = Unicode("16M", help="The largest submitted notebook that is read at all.").tag(config=True)
+    submission_size = Unicode("64M", help="The most a submission folder may hold in all.").tag(config=True)
+    submission_files = Int(200, help="The most files and folders a submission folder may hold.").tag(config=True)
     threads = Int(0, help="torch/BLAS threads per submission; 0: cores divided by jobs.").tag(config=True)
     partial_credit = Bool(False, help="Let a number shown by a test cell's last expression be its score "
                           "(nbgrader's partial credit); off: a test cell scores all or nothing.").tag(config=True)
@@ -36,7 +39,8 @@ class Sandbox(LoggingConfigurable):
                       notebook_timeout=self.notebook_timeout, processes=self.processes,
                       cell_output=parse_size(self.cell_output), notebook_output=parse_size(self.notebook_output),
                       file_size=parse_size(self.file_size), tmp_size=parse_size(self.tmp_size), threads=self.threads,
-                      partial_credit=self.partial_credit)
+                      partial_credit=self.partial_credit, notebook_size=parse_size(self.notebook_size),
+                      submission_size=parse_size(self.submission_size), submission_files=self.submission_files)
 
     def job_count(self, jobs: int | None = None) -> int:
         return max(1, jobs or self.jobs or os.cpu_count() or 1)
