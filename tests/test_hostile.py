@@ -121,6 +121,21 @@ for _ in range(500):
         os._exit(0)
 ''',
         "print": "print('x' * 100_000_000)",
+        # three nested user+pid namespaces, each touching 300 MiB: 900 MiB against a 512 MiB cap
+        "nested_namespaces": '''
+import subprocess, sys, time
+touch = "b = bytearray(300 << 20)\\nfor i in range(0, len(b), 4096): b[i] = 1\\nimport time; time.sleep(60)"
+procs = [subprocess.Popen(["unshare", "--user", "--pid", "--fork", sys.executable, "-c", touch]) for _ in range(3)]
+time.sleep(30)
+print("NOT STOPPED", [p.poll() for p in procs])
+''',
+        # output metadata and error outputs count too
+        "metadata_flood": '''
+from IPython.display import display
+for _ in range(8):
+    display({"text/plain": "x"}, metadata={"junk": "m" * 4_000_000}, raw=True)
+raise ValueError("e" * 30_000_000)
+''',
         "network": f'''
 import socket
 try:
@@ -190,6 +205,10 @@ class Listener:
         self.sock.close()
 
 
+def _answer_with(code: str, right: dict) -> dict:
+    return {**right, ATTACKED: code + "\n\n" + right[ATTACKED]}
+
+
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory):
     (assignment,) = resolve(ROOT, [ASSIGNMENT])
@@ -199,7 +218,10 @@ def batch(tmp_path_factory):
     listener = Listener()
     submissions = {f"honest_{i}": fill(released, right) for i in (1, 2, 3)}
     for name, code in resource_attacks(listener.port, workdir).items():
-        submissions[name] = fill(released, {**right, ATTACKED: code + "\n\n" + right[ATTACKED]})
+        if name == "metadata_flood":  # it ends its own cell with an error: the points of that cell go
+            submissions[name] = fill(released, {**right, "eye": code})
+            continue
+        submissions[name] = fill(released, _answer_with(code, right))
     for name, code in TAMPERING.items():
         submissions[name] = fill(released, {**right, WRONG: code + "\n" + WRONG_ONE_HOT})
     submissions["tamper_during_test"] = fill(released, {**right, WRONG: DURING_TEST})
@@ -234,7 +256,7 @@ def before_and_after(assignment, exercise):
 
 def test_every_student_gets_one_row_with_a_one_line_message(batch):
     _, results, _, _ = batch
-    assert len(results) == 20
+    assert len(results) == 22
     for r in results.values():
         assert r.status in ("graded", "timeout", "killed", "crashed"), (r.student_id, r.status, r.message)
         assert "\n" not in r.message
@@ -263,6 +285,22 @@ def test_a_stopped_notebook_keeps_the_points_earned_before(batch, student, statu
     got = scores(batch, student)
     assert all(got[e][0] == got[e][1] for e in before), got
     assert all(got[e][0] == 0 for e in after), got
+
+
+def test_memory_is_counted_across_nested_namespaces(batch):
+    r = batch[1]["nested_namespaces"]
+    assert r.status == "killed" and "more than 512 MiB of memory" in r.message, r.message
+    assert "NOT STOPPED" not in outputs(batch, "nested_namespaces")
+
+
+def test_every_output_byte_counts(batch):
+    assignment, results, workdir, _ = batch
+    r = results["metadata_flood"]
+    size = (workdir / "autograded" / "metadata_flood" / ASSIGNMENT / assignment.notebook).stat().st_size
+    assert size < 3 * MiB, size
+    got = scores(batch, "metadata_flood")
+    assert got["eye"][0] == 0 and all(s == top for e, (s, top) in got.items() if e != "eye"), got
+    assert r.status == "graded", r.message
 
 
 def test_a_huge_print_is_cut_off_and_costs_nothing(batch):
@@ -325,3 +363,64 @@ def test_tampering_is_reported(batch):
     _, results, _, _ = batch
     assert "changed what the tests rely on" in results["tamper_course"].message
     assert "compare_close" in results["tamper_course"].message
+
+
+# -- state one submission leaves for the next one in the same worker ------------------------
+
+PLANT = '''
+import ctypes, os, platform, subprocess
+libc = ctypes.CDLL(None, use_errno=True)
+planted = []
+for key in (0x51A7, 0x51A8, 0x51A9):  # System V shared memory, created and detached
+    if libc.shmget(key, 64 << 20, 0o1666) >= 0:
+        planted.append("shm")
+libc.mq_open.restype = ctypes.c_int
+if libc.mq_open(b"/loot", os.O_CREAT | os.O_RDWR, 0o666, None) >= 0:  # a POSIX message queue
+    planted.append("mq")
+KEYCTL = {"x86_64": 248, "aarch64": 217}[platform.machine()]  # add_key
+if libc.syscall(KEYCTL, b"user", b"loot", b"secret", 6, ctypes.c_long(-4)) > 0:  # in the user keyring
+    planted.append("key")
+home = os.getcwd()
+for _ in range(20_000):  # in its scratch folder, deeper than any recursive clean-up can go
+    os.mkdir("d")
+    os.chdir("d")
+os.chdir(home)
+print("PLANTED", " ".join(planted))
+'''
+FIND = '''
+import ctypes, os, platform
+libc = ctypes.CDLL(None, use_errno=True)
+found = [f"shm {key:#x}" for key in (0x51A7, 0x51A8, 0x51A9) if libc.shmget(key, 0, 0) >= 0]
+found += [line for line in open("/proc/sysvipc/shm").read().splitlines()[1:] if line.strip()]
+libc.mq_open.restype = ctypes.c_int
+if libc.mq_open(b"/loot", os.O_RDONLY, 0, None) >= 0:
+    found.append("mq")
+search = {"x86_64": 250, "aarch64": 219}[platform.machine()]
+if libc.syscall(search, 10, ctypes.c_long(-4), b"user", b"loot", 0) > 0:  # KEYCTL_SEARCH the user keyring
+    found.append("key")
+print("FOUND" if found else "NOTHING LEFT", found)
+'''
+
+
+@pytest.fixture(scope="module")
+def sequential(tmp_path_factory):
+    """Two students graded one after the other by one worker (same sandbox, same uid)."""
+    (assignment,) = resolve(ROOT, [ASSIGNMENT])
+    released = nbformat.read(ROOT / "release" / ASSIGNMENT / assignment.notebook, as_version=4)
+    right = load_solutions(ASSIGNMENT).ALTERNATIVES
+    submissions = {"a_plant": fill(released, _answer_with(PLANT, right)),
+                   "b_find": fill(released, _answer_with(FIND, right))}
+    workdir = tmp_path_factory.mktemp("sequential")
+    results = grade_in_scratch(ROOT, assignment, submissions, workdir, limits=LIMITS, unsafe=False, jobs=1)
+    return assignment, results, workdir, None
+
+
+def test_nothing_crosses_from_one_submission_to_the_next(sequential):
+    _, results, _, _ = sequential
+    planted = outputs(sequential, "a_plant")
+    assert "PLANTED shm shm shm mq key" in planted, planted  # the attack itself worked
+    found = outputs(sequential, "b_find")
+    assert "NOTHING LEFT" in found, found
+    for student in ("a_plant", "b_find"):
+        r = results[student]
+        assert (r.status, r.score, r.message) == ("graded", r.max_score, ""), (student, r.status, r.message)

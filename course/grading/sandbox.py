@@ -299,8 +299,9 @@ def _pid_namespace(pid: int) -> str | None:
 
 
 def _usage(pid: int) -> tuple[int, int]:
-    """(threads, proportional memory in bytes) of one process."""
-    threads, pss = 0, 0
+    """(threads, private memory in bytes) of one process: the pages it does not share (with
+    the worker it was forked from, above all), swapped-out ones included."""
+    threads, private = 0, 0
     try:
         with open(f"/proc/{pid}/status") as handle:
             for line in handle:
@@ -309,12 +310,11 @@ def _usage(pid: int) -> tuple[int, int]:
                     break
         with open(f"/proc/{pid}/smaps_rollup") as handle:
             for line in handle:
-                if line.startswith("Pss:"):
-                    pss = int(line.split()[1]) * 1024
-                    break
+                if line.startswith(("Private_Clean:", "Private_Dirty:", "Swap:")):
+                    private += int(line.split()[1]) * 1024
     except (OSError, ValueError):
         pass
-    return threads, pss
+    return threads, private
 
 
 # -- one worker -----------------------------------------------------------------------------
@@ -465,7 +465,7 @@ class Worker:
         exited = eof = False
         exit_time = kill_time = eof_time = None
         next_check = time.monotonic() + 0.5
-        memory_cap = limits.memory + int(self.baseline.get("VmRSS", 0))
+        memory_cap = limits.memory  # what the submission's processes hold beyond the pages of the worker
 
         def stop(kind: str, reason: str) -> None:
             nonlocal kill_time
