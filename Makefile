@@ -10,7 +10,7 @@ RUN    := PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python
 # Test workers: 2 by default (this course's CI has 2 cores).
 JOBS   ?= 2
 
-.PHONY: setup system-packages demo test check release grade lab screenshots clean help
+.PHONY: setup system-packages demo test check release grade lab screenshots clean clean-class help
 
 help:
 	@echo "make demo     set up, release every assignment, grade the bundled examples (grades/, feedback/)"
@@ -20,6 +20,8 @@ help:
 	@echo "make grade A=01_tensors   grade submitted/*/01_tensors"
 	@echo "make lab      start JupyterLab at the course root (Formgrader, Validate); ARGS=... for jupyter"
 	@echo "make screenshots  regenerate docs/screenshots/ in a real browser"
+	@echo "make clean    remove what the course generates (keeps submitted/ and gradebook.db)"
+	@echo "make clean-class  delete submitted/ and gradebook.db, after asking"
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11 is needed: install python3.11 and run make again"; exit 1; }
@@ -48,8 +50,9 @@ release: setup
 check: setup
 	$(RUN) -m course check
 
-grade: setup
-	@test -n "$(A)" || { echo "usage: make grade A=<assignment>"; exit 2; }
+grade:
+	@test -n "$(A)" || { echo "usage: make grade A=<assignment>   (e.g. make grade A=01_tensors)"; exit 2; }
+	@$(MAKE) --no-print-directory setup
 	$(RUN) -m course grade $(A)
 
 lab: setup
@@ -58,5 +61,15 @@ lab: setup
 screenshots: setup
 	$(RUN) scripts/screenshots.py
 
+# What the course generates; the class (submitted/) and its gradebook (every hand grade) stay.
 clean:
-	rm -rf submitted autograded/*/ feedback grades gradebook.db .pytest_cache
+	rm -rf autograded/*/ autograded/.grading feedback grades demo .pytest_cache
+	@if [ -e submitted ] || [ -e gradebook.db ]; then \
+	  echo "kept submitted/ and gradebook.db (the class and its hand grades): 'make clean-class' removes them"; fi
+
+# Removes the class: asks first, and refuses without a terminal to ask on.
+clean-class:
+	@if [ ! -t 0 ]; then echo "make clean-class asks before deleting submitted/ and gradebook.db: run it in a terminal"; exit 2; fi
+	@printf 'Delete submitted/ (%s students) and gradebook.db with every grade? Type yes: ' \
+	  "$$(ls submitted 2>/dev/null | wc -l)"; read answer; [ "$$answer" = yes ] || { echo "nothing deleted"; exit 1; }
+	rm -rf submitted gradebook.db

@@ -142,27 +142,63 @@ def grade_one_notebook(root: Path, assignment, args, options) -> int:
     return 0
 
 
+def _real_students(root: Path, examples: set[str]) -> list[str]:
+    """Students of a real class: folders under submitted/ or rows in the gradebook that are
+    not the bundled examples."""
+    found = set()
+    submitted = root / "submitted"
+    if submitted.is_dir():
+        found |= {p.name for p in submitted.iterdir()} - examples
+    if os.environ.get("COURSE_DB_URL"):
+        found.add("(the class in COURSE_DB_URL)")
+    elif (root / "gradebook.db").is_file():
+        import sqlite3
+
+        try:
+            with sqlite3.connect(f"file:{root / 'gradebook.db'}?mode=ro", uri=True) as db:
+                found |= {row[0] for row in db.execute("select id from student")} - examples
+        except sqlite3.Error:
+            pass
+    return sorted(found)
+
+
 def cmd_demo(root: Path, args) -> int:
-    """Release everything, submit the bundled examples, grade them."""
+    """Release everything, submit the bundled examples, grade them. In a course that has a
+    class already (submissions or gradebook rows of other students, or COURSE_DB_URL), the
+    demo runs in demo/, a copy with its own gradebook: the real class is never touched."""
     from course.release import release
 
     todo = resolve(root, args.assignments)
-    for path in release(root, todo):
-        print(f"released {path.relative_to(root)}")
     examples = root / "examples"
+    names = {p.name for p in examples.iterdir() if p.is_dir()} if examples.is_dir() else set()
+    real = _real_students(root, names)
+    where, db_url = root, None
+    if real:
+        where = root / "demo"
+        print(f"this course has a class ({len(real)} students besides the examples): the demo runs in "
+              f"{where.relative_to(root)}/ with its own gradebook, and the class's grades are not touched")
+        where.mkdir(exist_ok=True)
+        for name in ("nbgrader_config.py", "SYLLABUS.md"):
+            shutil.copy(root / name, where / name)
+        shutil.rmtree(where / "source", ignore_errors=True)
+        shutil.copytree(root / "source", where / "source")
+        db_url = f"sqlite:///{where / 'gradebook.db'}"
+    for path in release(where, todo, db_url):
+        print(f"released {path.relative_to(root)}")
     graded = 0
     for assignment in todo:
         copied = []
         for folder in sorted(examples.glob(f"*/{assignment.name}")):
-            target = root / "submitted" / folder.parent.name / assignment.name
+            target = where / "submitted" / folder.parent.name / assignment.name
             if target.exists():
                 shutil.rmtree(target)
             shutil.copytree(folder, target)
             copied.append(folder.parent.name)
-        if copied:
-            grade_and_report(root, assignment, only=copied, unsafe=None)  # the bundled examples: trusted
+        if copied:  # the bundled examples: trusted
+            grade_and_report(where, assignment, only=copied, unsafe=None, db_url=db_url)
             graded += 1
-    print(f"demo: {graded} assignments graded; grades in grades/, feedback HTML in feedback/<student>/<assignment>/")
+    print(f"demo: {graded} assignments graded; grades in {where.relative_to(root) / 'grades' if real else 'grades'}/, "
+          "feedback HTML in feedback/<student>/<assignment>/")
     return 0
 
 

@@ -7,6 +7,7 @@ points (``course grade --notebook --json``, ``course validate``) work."""
 from __future__ import annotations
 
 import csv
+import os
 import fcntl
 import json
 import signal
@@ -250,3 +251,77 @@ def test_validate_does_not_fail_a_right_answer_that_warns(tmp_path):
     nbformat.write(fill(released, {**answers, "environment_report": mutant}), path)
     done = course("validate", str(path))
     assert done.returncode == 1, done.stdout
+
+
+def _stray(marker: str) -> list[str]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if marker in cmdline:
+            found.append(cmdline)
+    return found
+
+
+@pytest.mark.slow
+def test_ctrl_c_and_sigterm_stop_within_10_s_at_any_point(tmp_path, released, right):
+    """However it was started (here with SIGINT ignored, as a background job or a CI step
+    inherits it), `course grade` stops within 10 s of SIGINT or SIGTERM at any point: before
+    the workers are up, while they start, while a submission runs. What was graded stays
+    graded, and no process of the run is left."""
+    scratch_course(tmp_path)
+    marker = str(800000 + os.getpid() % 90000)
+    for student in ("a1", "a2"):
+        submit(tmp_path, student, fill(released, right))
+    slow = fill(released, {**right, "flip": f"import subprocess\nsubprocess.run(['sleep', '{marker}'])\n" + right["flip"]})
+    submit(tmp_path, "zz_slow", slow)
+
+    def ignore_sigint():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    for number, (delay, sig) in enumerate([(0.3, signal.SIGINT), (1.5, signal.SIGTERM), (4, signal.SIGINT),
+                                           (8, signal.SIGTERM), (14, signal.SIGINT), (22, signal.SIGINT)]):
+        run = subprocess.Popen([sys.executable, "-m", "course", "--root", str(tmp_path), "grade", ASSIGNMENT,
+                                "--jobs", "2", "--no-feedback"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, preexec_fn=ignore_sigint)
+        time.sleep(delay)
+        sent = time.monotonic()
+        run.send_signal(sig)
+        try:
+            _, err = run.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            run.kill()
+            pytest.fail(f"run {number}: still running 30 s after {sig.name} at {delay} s")
+        took = time.monotonic() - sent
+        assert took < 10, f"run {number}: {took:.1f} s to stop after {sig.name} at {delay} s"
+        assert run.returncode in (0, 130), (number, run.returncode, err[-2000:])
+        assert "Traceback" not in err, err[-3000:]
+        if (tmp_path / "grades" / f"{ASSIGNMENT}.csv").is_file():
+            kept = rows(tmp_path)
+            assert {s: kept[s]["score"] for s in kept if s in ("a1", "a2")} == {s: "23" for s in kept if s in ("a1", "a2")}
+        deadline = time.monotonic() + 10
+        while _stray(marker) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _stray(marker), f"run {number}: a process of the submission outlived the run"
+
+    done = course("--root", str(tmp_path), "grade", ASSIGNMENT, "--cell-timeout", "3", "--no-feedback")
+    assert done.returncode == 0, done.stderr
+    final = rows(tmp_path)
+    assert {s: final[s]["score"] for s in ("a1", "a2")} == {"a1": "23", "a2": "23"}
+    assert final["zz_slow"]["status"] == "timeout"
+
+
+def test_validate_says_in_one_line_what_it_cannot_validate(tmp_path):
+    empty = tmp_path / "empty.ipynb"
+    empty.write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    plain = tmp_path / "plain.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")]), plain)
+    for path, words in [(ROOT / "README.md", "it is not JSON"), (empty, "it has no cells"),
+                        (plain, "it has no test cells")]:
+        done = course("validate", str(path))
+        assert done.returncode == 1, (path, done.stdout)
+        assert "Traceback" not in done.stdout + done.stderr, done.stderr[-2000:]
+        assert done.stdout.strip() == f"{path}: cannot be validated: {words}" or words in done.stdout, done.stdout
+        assert len(done.stdout.strip().splitlines()) == 1, done.stdout
