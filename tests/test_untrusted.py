@@ -241,3 +241,29 @@ def test_formgrader_renders_the_submission_without_active_content(untrusted):
                                                                 "total": 1, "notebook_id": "tensors",
                                                                 "notebook_path": str(notebook)})
     assert "bold" in page and active_content(page) == []
+
+
+def test_a_planted_script_does_not_run_in_the_browser(untrusted, tmp_path):
+    """The feedback page and Formgrader's rendering, opened in Chromium: the submission's
+    scripts and handlers never run. A control page with the same markup unsanitized shows
+    that they would."""
+    import browser_support
+
+    reason = browser_support.skip_reason()
+    if reason:
+        pytest.skip(reason)
+    workdir, _, _ = untrusted
+    control = tmp_path / "control.html"
+    control.write_text(f"<html><body>{XSS_MARKDOWN}<b>bold</b></body></html>", encoding="utf-8")
+    pages = {"feedback": workdir / "feedback" / "xss" / ASSIGNMENT / "tensors.html", "control": control}
+    seen = {}
+    with browser_support.chromium() as context:
+        page = context.new_page()
+        page.route("http*://**", lambda route: route.abort())  # offline: only the page itself
+        for name, path in pages.items():
+            page.goto(path.as_uri())
+            page.wait_for_timeout(1500)
+            seen[name] = (page.evaluate("() => window.PWNED === undefined ? null : String(window.PWNED)"),
+                          "bold" in page.inner_text("body"))
+    assert seen["control"][0] is not None, "the control page's planted script did not run: the check proves nothing"
+    assert seen["feedback"] == (None, True), seen
