@@ -4,6 +4,7 @@
 #   bubblewrap  sandbox for graded code (course grade)
 #   chromium    browser tests of JupyterLab and Formgrader
 #   postgresql  the shared-gradebook tests (tests/test_cluster.py start a throwaway server)
+#   dataset-fashion-mnist  the real Fashion-MNIST (course.data, tests/test_data.py)
 set -u
 declare -A needs=([bubblewrap]=bwrap [chromium]=chromium [postgresql]=initdb)
 missing=()
@@ -11,6 +12,7 @@ for pkg in "${!needs[@]}"; do
   found=$(command -v "${needs[$pkg]}" 2>/dev/null || ls /usr/lib/postgresql/*/bin/"${needs[$pkg]}" 2>/dev/null | head -1)
   [ -n "$found" ] || missing+=("$pkg")
 done
+[ -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ] || missing+=(dataset-fashion-mnist)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "installing system packages: ${missing[*]}"

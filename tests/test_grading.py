@@ -67,7 +67,7 @@ def test_complete_submission_scores_every_autograded_point(graded):
 
 
 @pytest.mark.parametrize("student, status, words", [
-    ("broken_json", "invalid", "not a readable notebook"),
+    ("broken_json", "invalid", "it is not JSON"),
     ("not_a_notebook", "invalid", "not a valid notebook"),
     ("no_notebook", "missing", "no setup.ipynb"),
 ])
