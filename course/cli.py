@@ -319,8 +319,8 @@ def install_signal_handlers() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
     install_signal_handlers()
+    args = parser().parse_args(argv)
     # nbgrader shells out to alembic: make this interpreter's bin/ reachable.
     bindir = str(Path(sys.executable).parent)
     if bindir not in os.environ.get("PATH", "").split(os.pathsep):

@@ -53,7 +53,7 @@ from course.grading import execute as ex
 from course.grading.cluster import shard_of
 from course.grading.intake import Caps, Intake, inspect, name_problem, printable, stage, submission_time
 from course.grading.results import Result, write_csv, write_gradebook, write_summary
-from course.grading.sandbox import Limits, SandboxError, pool_for, resume_pools, sandbox_problem
+from course.grading.sandbox import Limits, SandboxError, close_pools, pool_for, resume_pools, sandbox_problem
 from course.grading.settings import Sandbox, describe
 from course.nbgrader_api import api_for, load_config, reason
 from course.nbgrader_ext import tracked_id
@@ -489,6 +489,7 @@ def _grade_locked(root, config, assignment, only, feedback, db_url, progress, jo
         if pool is not None:
             pool.interrupt()
         executor.shutdown(wait=False, cancel_futures=True)
+        close_pools(kill=True)  # what was running is lost anyway: do not wait for it to wind down
         raise
     finally:
         executor.shutdown(wait=True)

@@ -712,7 +712,13 @@ class Pool:
             run = Run(worker_failed="the grader failed to run it", events=[worker.broken])
         with self.lock:
             self.busy.discard(worker)
-        if worker.broken:
+        if worker.broken and self.stopping:  # interrupted: no new worker, the run is ending
+            worker.kill()
+            worker.close()
+            worker = None
+            with self.lock:
+                self.alive -= 1
+        elif worker.broken:
             run.events.append(f"worker {worker.slot} replaced: {worker.broken}")
             worker.kill()
             worker.close()
@@ -774,10 +780,19 @@ def resume_pools() -> None:
                 pool.stopping = False
 
 
-def close_pools() -> None:
+def close_pools(kill: bool = False) -> None:
+    """Close every pool; ``kill``: SIGKILL every worker's sandbox at once, busy ones too (an
+    interrupted run stops in seconds however loaded the machine is)."""
     with _pools_lock:
         for spec in list(_pools):
-            _pools.pop(spec).close()
+            pool = _pools.pop(spec)
+            if kill:
+                with pool.lock:
+                    pool.stopping = True
+                    workers = list(pool.idle) + list(pool.busy)
+                for worker in workers:
+                    worker.kill()
+            pool.close()
 
 
 atexit.register(close_pools)
