@@ -332,6 +332,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"course: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        from course.grading.sandbox import close_pools
+
+        close_pools(kill=True)  # however far it got (workers still starting too): nothing waits for them
         print("course: interrupted; whatever was graded is kept (run the same command again to go on)",
               file=sys.stderr)
         return 130

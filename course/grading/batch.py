@@ -469,7 +469,9 @@ def _grade_locked(root, config, assignment, only, feedback, db_url, progress, jo
 
         fill()
         while pending:
-            done, _ = futures.wait(pending, return_when=futures.FIRST_COMPLETED)
+            # with a timeout: a signal delivered to another thread only sets a flag, and the main
+            # thread must wake up to run the handler (Ctrl-C, SIGTERM)
+            done, _ = futures.wait(pending, timeout=0.2, return_when=futures.FIRST_COMPLETED)
             for future in done:
                 student, cells, note, prepared = pending.pop(future)
                 began = time.perf_counter()

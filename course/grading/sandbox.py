@@ -679,11 +679,13 @@ class Pool:
             except Exception as error:  # noqa: BLE001
                 errors.append(error)
 
-        threads = [threading.Thread(target=start, args=(slot,)) for slot in slots]
+        # daemon: an interrupt while workers start must not wait for them (they die with this process)
+        threads = [threading.Thread(target=start, args=(slot,), daemon=True) for slot in slots]
         for t in threads:
             t.start()
         for t in threads:
-            t.join()
+            while t.is_alive():  # in short waits: the main thread must wake to run signal handlers
+                t.join(0.2)
         with self.lock:
             self.idle += made
             self.alive += len(made)
