@@ -141,8 +141,11 @@ def test_reports_and_logs(graded_class):
     assert (workdir / "feedback" / "ada" / ASSIGNMENT / "tensors.html").is_file()
 
 
-def test_a_second_run_grades_only_what_changed(graded_class, released, right):
-    assignment, workdir, _ = graded_class
+def test_a_second_run_grades_only_what_changed(graded_class, released, right, tmp_path):
+    """On a copy of the graded class (other tests read the original: this one resubmits)."""
+    assignment, original, _ = graded_class
+    workdir = tmp_path / "class"
+    shutil.copytree(original, workdir, symlinks=True)
     notebook = lambda s: workdir / "autograded" / s / ASSIGNMENT / "tensors.ipynb"  # noqa: E731
     before = {s: notebook(s).stat().st_mtime_ns for s in ("ada", "extras")}
     said = []

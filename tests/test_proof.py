@@ -88,8 +88,54 @@ def test_alternative_solution_earns_full_marks(name, exercise, tmp_path_factory)
 @pytest.mark.parametrize("name,exercise,k", per_assignment(mutants))
 def test_mutant_loses_points(name, exercise, k, tmp_path_factory):
     g = graded(name, tmp_path_factory)
-    score, top = g.exercise_scores(f"mutants_{k}")[exercise]
-    assert score < top, f"{name}: mutant {k} of {exercise} keeps {score}/{top} points"
+    kept = g.mutant_keeps(exercise, k)
+    assert kept is None, kept
+
+
+def test_dependencies_are_read_from_the_code():
+    """conv1d calls the learner's conv2d: they never share a mutant set, and every mutant is placed once."""
+    import nbformat
+
+    from course.assignments import resolve
+    from proof import dependencies, mutant_sets
+
+    (assignment,) = resolve(ROOT, ["06_convolutions"])
+    source = nbformat.read(ROOT / "source" / assignment.name / assignment.notebook, as_version=4)
+    solutions = load_solutions(assignment.name)
+    depends = dependencies(source, solutions, assignment)
+    assert "conv2d" in depends["conv1d"], depends["conv1d"]
+    sets = mutant_sets(solutions, depends)
+    placed = sorted((e, k) for chosen in sets for e, k in chosen.items())
+    assert placed == sorted((e, k) for e, ms in solutions.MUTANTS.items() for k in range(len(ms)))
+    for chosen in sets:
+        assert not ("conv1d" in chosen and "conv2d" in chosen), chosen
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("06_convolutions")
+def test_the_proof_catches_a_weakened_test(tmp_path):
+    """Weaken conv1d's test cell to a check that any function passes: the proof must then
+    report every conv1d mutant as keeping its points, even though conv2d (which conv1d
+    calls) has mutants that would make conv1d fail if they shared its notebook."""
+    from course.assignments import exercise_of
+    from proof import grade_class
+
+    def weaken(nb):
+        weakened = 0
+        for cell in nb.cells:
+            meta = cell.get("metadata", {}).get("nbgrader", {})
+            if meta.get("grade") and cell.cell_type == "code" and exercise_of(meta["grade_id"], ["conv1d", "conv2d"]) == "conv1d":
+                cell.source = 'check(callable(conv1d), "conv1d is not defined")'
+                weakened += 1
+        assert weakened, "no conv1d test cell found"
+
+    g = grade_class("06_convolutions", tmp_path, edit=weaken, only=["conv1d", "conv2d"], examples=False)
+    mutants = len(load_solutions("06_convolutions").MUTANTS["conv1d"])
+    assert mutants >= 2
+    kept = [g.mutant_keeps("conv1d", k) for k in range(1, mutants + 1)]
+    assert all(kept), f"the weakened conv1d test still 'caught' mutants: {kept}"
+    caught = [g.mutant_keeps("conv2d", k) is None for k in range(1, len(load_solutions("06_convolutions").MUTANTS["conv2d"]) + 1)]
+    assert caught and all(caught), "conv2d's own (unweakened) tests must still catch its mutants"
 
 
 @pytest.mark.parametrize("name", per_assignment())

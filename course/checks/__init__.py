@@ -18,10 +18,11 @@ from course.checks.compare import (
     describe,
     fail,
 )
-from course.checks.forbid import forbid_calls, forbid_loops
+from course.checks.forbid import TENSOR_ONLY, forbid_calls, forbid_loops
 from course.checks.strategies import graded, shapes, tensors
 
 __all__ = [
+    "TENSOR_ONLY",
     "call",
     "check",
     "check_close",

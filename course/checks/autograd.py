@@ -46,9 +46,15 @@ class Fn:
     def __init__(self, text: str, f):
         self.text, self.f = text, f
         self.__name__ = text
+        self.inputs: list = []  # what each call received: (is a leaf, requires grad)
 
     def __call__(self, *args):
+        first = args[0] if args else None
+        self.inputs.append((_isinstance(first, _Tensor) and first.is_leaf, _isinstance(first, _Tensor) and first.requires_grad))
         return self.f(*args)
+
+    def fresh(self) -> "Fn":
+        return Fn(self.text, self.f)
 
     def __repr__(self):
         return self.text
@@ -92,18 +98,37 @@ def check_elementwise_grad(fn, f: Fn, x, preset_grad: bool = False) -> None:
 
 
 # ----------------------------------------------------------------------- jacobian
+def _one_call_on_a_leaf(f: Fn, what: str, how: str) -> None:
+    """The lesson's point: one forward through ``f``, on a leaf that requires grad, and autograd
+    does the rest (finite differences and one forward per row call ``f`` many times)."""
+    calls = len(f.inputs)
+    check(calls == 1, f"{what} called f {calls} times; call it once, on x made a leaf that requires grad, "
+                      f"and get every derivative from that one graph with {how}")
+    leaf, requires_grad = f.inputs[0]
+    check(leaf and requires_grad, f"{what} called f on a tensor that is {'not a leaf' if not leaf else 'not requiring grad'}; "
+                                  "call f on `x.detach().requires_grad_(True)` and differentiate with respect to it")
+
+
+JACOBIAN_BANS = ["functional", "func", "jacrev", "jacfwd", "hessian", "vjp", "jvp", "vmap", "vhp", "hvp",
+                 "linearize", "grad_and_value"]
+
+
 def check_jacobian(fn, f: Fn, x) -> None:
+    f = f.fresh()
     what = f"jacobian({f!r}, {describe(x, 4)})"
-    expected = _jacobian(f, x.detach())
+    expected = _jacobian(f.f, x.detach())
     if expected.ndim != 2:
         expected = expected.reshape(-1, x.numel())
     compare_close(call(fn, f, x), expected, what)
+    _one_call_on_a_leaf(f, what, "`torch.autograd.grad(y[i], x, retain_graph=True)`")
 
 
 def check_hvp(fn, f: Fn, x, v) -> None:
+    f = f.fresh()
     what = f"hvp({f!r}, {describe(x, 4)}, {describe(v, 4)})"
-    _, expected = _hvp(f, x.detach(), v)
+    _, expected = _hvp(f.f, x.detach(), v)
     compare_close(call(fn, f, x, v), expected, what)
+    _one_call_on_a_leaf(f, what, "`grad(f(x), x, create_graph=True)` and a second `grad`")
 
 
 # ------------------------------------------------------------ autograd.Function
@@ -353,9 +378,24 @@ def check_no_grad_forward(fn, model, x) -> None:
     with torch.no_grad():
         expected = model(x)
     check(_is_grad_enabled(), "internal: grad mode is off before the call")
-    result = call(fn, model, x)
+    seen, saved = [], []
+    hook = model.register_forward_pre_hook(lambda module, args: seen.append(_is_grad_enabled()))
+
+    def pack(t):  # autograd saves tensors for backward only while it builds a graph
+        saved.append(1)
+        return t
+
+    try:
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            result = call(fn, model, x)
+    finally:
+        hook.remove()
     enabled = _is_grad_enabled()
     torch.set_grad_enabled(True)
+    check(not any(seen) and not saved,
+          f"{what} ran the model's forward with gradient tracking on (a graph was built"
+          f"{', then cut' if seen and any(seen) else ''}); the point is to never record it: "
+          "run the forward inside `with torch.no_grad():`, detaching afterwards is too late")
     check(enabled, f"{what} left gradient tracking switched off for everything after it: "
                    "use `with torch.no_grad():`, which restores it")
     compare_close(result.detach() if _isinstance(result, _Tensor) else result, expected, what)
@@ -443,3 +483,8 @@ def draw_graph(output, names=None, ax=None, title=None):
     if title:
         ax.set_title(title)
     return ax
+
+
+from course.checks.own_work import wrap_references  # noqa: E402
+
+wrap_references(globals())

@@ -210,6 +210,53 @@ def conv1d_cases(draw, dtype=torch.float64):
     return x, weight, kwargs
 
 
+CONV_BACKWARD_BANS = ["backward", "autograd", "func", "vjp", "jacrev", "jacfwd", "conv2d_input", "conv2d_weight",
+                      "conv2d_output", "convolution_backward", "requires_grad", "requires_grad_", "enable_grad",
+                      "set_grad_enabled"]
+
+
+def _conv2d_gradients(grad_out, x, weight, stride, padding):
+    """Autograd's gradients of ``F.conv2d`` (with a bias), in float64."""
+    xl = x.detach().double().requires_grad_(True)
+    wl = weight.detach().double().requires_grad_(True)
+    bl = torch.zeros(weight.shape[0], dtype=torch.float64, requires_grad=True)
+    out = F.conv2d(xl, wl, bl, stride=stride, padding=padding)
+    return torch.autograd.grad(out, (xl, wl, bl), grad_out.double())
+
+
+@st.composite
+def conv2d_backward_cases(draw, max_size=7):
+    """(grad_out, x, weight, stride, padding): random shapes, strides and paddings (ints or pairs), float64."""
+    n, c, o = draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    stride, padding = draw(int_or_pair(1, 3)), draw(int_or_pair(0, 2))
+    sh, sw = (stride, stride) if _isinstance(stride, int) else stride
+    ph, pw = (padding, padding) if _isinstance(padding, int) else padding
+    h = draw(st.integers(max(1, kh - 2 * ph), max_size))
+    w = draw(st.integers(max(1, kw - 2 * pw), max_size))
+    x = draw(tensors(shape=(n, c, h, w), dtype=torch.float64, low=-2, high=2))
+    weight = draw(tensors(shape=(o, c, kh, kw), dtype=torch.float64, low=-2, high=2))
+    oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+    grad_out = draw(tensors(shape=(n, o, oh, ow), dtype=torch.float64, low=-2, high=2))
+    return grad_out, x, weight, stride, padding
+
+
+def check_conv2d_backward(fn, grad_out, x, weight, stride=1, padding=0) -> None:
+    """``fn(grad_out, x, weight, stride, padding)`` returns autograd's ``(grad_x, grad_weight, grad_bias)``
+    of ``F.conv2d``; it runs with gradient recording off, so autograd cannot do the work."""
+    what = _signature(fn, (grad_out, x, weight), {"stride": stride, "padding": padding})
+    want = _conv2d_gradients(grad_out, x, weight, stride, padding)
+    with torch.no_grad():
+        got = call(fn, grad_out, x, weight, stride=stride, padding=padding)
+    check(_isinstance(got, tuple) and len(got) == 3,
+          f"{what} must return a tuple (grad_x, grad_weight, grad_bias), got {describe(got)}")
+    for name, mine, expected in zip(("grad_x", "grad_weight", "grad_bias"), got, want):
+        check(_isinstance(mine, torch.Tensor), f"{what}: {name} is {describe(mine)}; expected a tensor")
+        check(mine.shape == expected.shape,
+              f"{what}: {name} has shape {list(mine.shape)}; expected {list(expected.shape)}")
+        compare_close(mine.double(), expected, f"{what}: {name}")
+
+
 def check_grads(fn, reference, args, kwargs=None, wrt=(0,), names=None, seed=0) -> None:
     """The gradients of ``fn(*args, **kwargs)`` with respect to ``args[i]`` (``i`` in
     ``wrt``, plus ``kwargs['bias']`` if given) equal those of ``reference``, for a
@@ -383,3 +430,8 @@ def check_receptive_field(fn, layers) -> None:
     result = call(fn, layers)
     check(type(result) is int, f"{what} returned {describe(result)} ({type(result).__name__}); expected the int {expected}")
     check(result == expected, f"{what} returned {result}, expected {expected}")
+
+
+from course.checks.own_work import wrap_references  # noqa: E402
+
+wrap_references(globals())

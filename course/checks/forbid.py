@@ -20,6 +20,9 @@ _isinstance = isinstance
 
 _OPERATORS = {"@": ast.MatMult}
 
+# Detours through Python or NumPy data: a tensor puzzle solved on lists or arrays is not solved.
+TENSOR_ONLY = ["tolist", "item", "numpy", "np", "from_numpy", "tensor", "as_tensor", "asarray", "array", "Tensor"]
+
 
 def _functions_of(obj):
     """The plain functions that make up ``obj`` (a function, method or class)."""

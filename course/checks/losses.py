@@ -190,6 +190,34 @@ def check_ctc(fn, logits: torch.Tensor, target, blank=None, grad: bool = True) -
     _close(my_grad, ref_grad, f"gradient of {what} w.r.t. the logits (through log_softmax)")
 
 
+def check_ctc_long(fn, T: int, dtype, C: int = 5, target=(1, 2, 2, 3, 4), seed: int = 0) -> None:
+    """A long input (``T`` frames) in ``dtype``: probabilities of a whole alignment are far below
+    the smallest float (e^-3000), so the recursion must stay in log space all the way.
+    Value and gradient (through ``log_softmax``) finite and matching ``F.ctc_loss``."""
+    g = torch.Generator().manual_seed(seed)
+    logits = (torch.randn(T, C, generator=g, dtype=torch.float64) * 2).to(dtype)
+    target = list(target)
+    what = f"ctc_loss(log_probs {str(dtype).removeprefix('torch.')}[{T}, {C}], {target})"
+    leaf = logits.detach().clone().requires_grad_(True)
+    out = call(fn, _log_softmax(leaf, dim=-1), list(target))
+    check_type(out, _Tensor, what)
+    check(out.numel() == 1, f"{what} must return a single number (a 0-d tensor), got shape {list(out.shape)}")
+    check(bool(torch.isfinite(out.detach()).all()),
+          f"{what} is {out.detach().reshape(-1)[0].item()}: the probability of one alignment over {T} frames "
+          "underflows to 0 (and its log to -inf); keep every step in log space (log-sum-exp, subtracting the max)")
+    ref_leaf = logits.detach().double().requires_grad_(True)
+    expected = ctc_reference(_log_softmax(ref_leaf, dim=-1), target, 0)
+    (ref_grad,) = _grad(expected, [ref_leaf])
+    rtol = 1e-4 if dtype == torch.float32 else 1e-9
+    compare_close(out.detach().double().reshape(()), expected.detach(), what, rtol=rtol, atol=0.0)
+    check(out.requires_grad, f"{what}: the loss is not connected to log_probs' graph: use tensor operations only")
+    (my_grad,) = _grad(out.sum(), [leaf], allow_unused=True)
+    check(my_grad is not None and bool(torch.isfinite(my_grad).all()),
+          f"{what}: the gradient is not finite; keep the recursion in log space")
+    compare_close(my_grad.double(), ref_grad, f"gradient of {what} w.r.t. the logits",
+                  rtol=1e-3 if dtype == torch.float32 else 1e-7, atol=1e-4 if dtype == torch.float32 else 1e-9)
+
+
 def lattice(target, T: int, blank: int = 0):
     """The CTC lattice: the extended label sequence ``[blank, l1, blank, l2, ..., blank]``,
     and which (time, state) nodes lie on some complete alignment (``[T, 2S+1]`` bool)."""
@@ -326,3 +354,8 @@ def check_prf(fn, pred, actual) -> None:
         check(_isinstance(got, float), f"{what}: {name} is {describe(got)} ({type(got).__name__}); expected the float {value:.6g}")
         check(not math.isnan(got) and math.isclose(got, value, rel_tol=1e-6, abs_tol=1e-9),
               f"{what}: {name} is {got:.6g}, expected {value:.6g}")
+
+
+from course.checks.own_work import wrap_references  # noqa: E402
+
+wrap_references(globals())

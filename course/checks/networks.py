@@ -116,6 +116,28 @@ def check_finite(fn, x, **kwargs) -> None:
              "avoid exponentiating large numbers (subtract the maximum, or use the other form for x < 0)")
 
 
+def check_finite_gradient(fn, reference, x, **kwargs) -> None:
+    """The gradient of ``fn(x).sum()`` is finite and matches the reference's: a stable
+    activation is stable in its backward too (``torch.where`` does not shield a branch's
+    ``inf`` from the chain rule: ``0 * inf`` is ``nan``)."""
+    kw = "".join(f", {k}={v!r}" for k, v in kwargs.items())
+    what = f"{fn.__name__}({describe(x, 4)}{kw})"
+    leaf = x.detach().clone().requires_grad_(True)
+    result = call(fn, leaf, **kwargs)
+    check(_isinstance(result, _Tensor) and result.requires_grad,
+          f"{what}: the output does not require grad; keep it differentiable")
+    (got,) = _grad(result.sum(), leaf, allow_unused=True, materialize_grads=True)
+    bad = ~_isfinite(got)
+    if bad.any():
+        i = bad.reshape(-1).nonzero()[0].item()
+        fail(f"the gradient of {what} is {got.reshape(-1)[i].item()} at input {x.reshape(-1)[i].item():.6g}: "
+             "the forward is finite but the backward is not. In `torch.where(c, a, b)` both branches are "
+             "computed and differentiated, and 0 * inf = nan; compute exp only of -|x| (finite everywhere)")
+    ref_leaf = x.detach().clone().requires_grad_(True)
+    (want,) = _grad(reference(ref_leaf, **kwargs).sum(), ref_leaf)
+    compare_close(got, want, f"the gradient of {what}")
+
+
 # ------------------------------------------------------------- collapse_linear
 def _stack_forward(layers, x):
     for layer in layers:
@@ -378,3 +400,8 @@ def check_xor(fn, **kwargs) -> None:
         check(tuple(logits.shape) == (1, 2) and logits.argmax(1).item() == XOR_Y[i].item(),
               f"the model from {what} on the single point {XOR_X[i].tolist()} gives {describe(logits)}; "
               f"expected class {XOR_Y[i].item()}")
+
+
+from course.checks.own_work import wrap_references  # noqa: E402
+
+wrap_references(globals())

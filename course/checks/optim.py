@@ -164,16 +164,19 @@ def _problem(seed: int, dtype=torch.float64):
 
     params = {
         "weight": rand(4, 3), "bias": rand(4, scale=0.5), "scale": rand(4), "offset": rand(1),
-        "unused": rand(2, 2),
+        "unused": rand(2, 2), "late": rand(3),
     }
     for p in params.values():
         p.requires_grad_(True)
     X, target = rand(10, 3), rand(10)
 
-    def loss(p):
+    def loss(p, late: bool = False):
         hidden = torch.tanh(X @ p["weight"].T + p["bias"])
         prediction = hidden @ p["scale"] + p["offset"]
-        return ((prediction - target) ** 2).mean() + 0.05 * (p["scale"] ** 2).sum()
+        value = ((prediction - target) ** 2).mean() + 0.05 * (p["scale"] ** 2).sum()
+        if late:  # the parameter "late" joins the loss (and first gets a gradient) now
+            value = value + (torch.sin(p["late"]) * p["late"]).sum() * p["offset"].sum()
+        return value
 
     return params, loss
 
@@ -189,12 +192,27 @@ def _arguments(params, groups):
             for grp in groups]
 
 
+def check_own_optimizer(Mine, name: str) -> None:
+    """``Mine`` subclasses ``torch.optim.Optimizer`` itself, not one of torch's optimizers."""
+    check(_isinstance(Mine, type) and issubclass(Mine, _Optimizer),
+          f"{name} must be a subclass of torch.optim.Optimizer")
+    borrowed = [k for k in Mine.__mro__[1:] if k is not _Optimizer and k is not object
+                and str(getattr(k, "__module__", "")).startswith("torch.")]
+    check(not borrowed, f"{name} subclasses {borrowed[0].__module__}.{borrowed[0].__name__}, which already "
+                        f"implements the update: subclass torch.optim.Optimizer itself and write step() yourself")
+
+
 def check_trajectory(Mine, reference_name: str, hyper: dict, groups=None, steps: int = 50, seed: int = 0,
-                     lr_drop_at: int | None = None) -> None:
+                     lr_drop_at: int | None = None, late_from: int | None = None,
+                     reload_at: int | None = None) -> None:
     """Run the learner's optimizer class ``Mine`` and torch's (``"SGD"`` or ``"Adam"``) on the
     same problem, from the same start, for ``steps`` steps; every parameter must agree after
     every step. ``groups``: parameter groups as ``[{"params": [names], **overrides}]``;
-    ``lr_drop_at``: halve every group's ``lr`` (through ``param_groups``) from that step on."""
+    ``lr_drop_at``: halve every group's ``lr`` (through ``param_groups``) from that step on;
+    ``late_from``: the parameter ``late`` first gets a gradient at that step (its own step
+    count starts then); ``reload_at``: before that step both optimizers are replaced by new
+    ones that ``load_state_dict`` the old ones' ``state_dict()`` (the run must continue the
+    same: every piece of state lives in ``self.state[p]``)."""
     Reference = {"SGD": _SGD, "Adam": _Adam}[reference_name]
     start, loss = _problem(seed)
     mine_params, ref_params = _clone(start), _clone(start)
@@ -206,15 +224,27 @@ def check_trajectory(Mine, reference_name: str, hyper: dict, groups=None, steps:
     optimizer = call(Mine, _arguments(mine_params, groups), **hyper)
     check(_isinstance(optimizer, _Optimizer), f"{what} is not a torch.optim.Optimizer: subclass it")
     reference = Reference(_arguments(ref_params, groups), **hyper)
+    if late_from is not None:
+        what += f", parameter 'late' first has a gradient at step {late_from}"
     step_fn = optimizer.step
     for step in range(1, steps + 1):
         if lr_drop_at is not None and step == lr_drop_at:
             for opt in (optimizer, reference):
                 for group in opt.param_groups:
                     group["lr"] = group["lr"] * 0.5
+        if reload_at is not None and step == reload_at:
+            saved = call(optimizer.state_dict)
+            optimizer = call(Mine, _arguments(mine_params, groups), **hyper)
+            call(optimizer.load_state_dict, saved)
+            step_fn = optimizer.step
+            ref_saved = reference.state_dict()
+            reference = Reference(_arguments(ref_params, groups), **hyper)
+            reference.load_state_dict(ref_saved)
+            what += f", reloaded from state_dict() before step {reload_at}"
+        late = late_from is not None and step >= late_from
         for opt, params, do_step in ((reference, ref_params, reference.step), (optimizer, mine_params, None)):
             opt.zero_grad()
-            loss(params).backward()
+            loss(params, late).backward()
             if do_step is None:
                 call(step_fn)
             else:
@@ -223,7 +253,7 @@ def check_trajectory(Mine, reference_name: str, hyper: dict, groups=None, steps:
             mine_p, ref_p = mine_params[name], ref_params[name]
             after = f"after step {step}" + (f" (lr halved through param_groups at step {lr_drop_at})"
                                             if lr_drop_at is not None and step >= lr_drop_at else "")
-            if name == "unused":
+            if name == "unused" or (name == "late" and late_from is None):
                 check(bool(_equal(mine_p.detach(), start[name].detach())),
                       f"{what} changed a parameter that has no gradient (p.grad is None) {after}: skip such parameters")
                 continue
@@ -320,3 +350,8 @@ def check_schedule(fn, step, total_steps, base_lr, warmup_steps, min_lr=None) ->
     phase = ("warm-up" if step < warmup_steps else "after total_steps" if step > total_steps else "cosine")
     check(math.isclose(float(result), expected, rel_tol=1e-9, abs_tol=1e-12),
           f"{what} returned {float(result):.10g}, expected {expected:.10g} ({phase} phase)")
+
+
+from course.checks.own_work import wrap_references  # noqa: E402
+
+wrap_references(globals())

@@ -240,3 +240,8 @@ def pool_stacks(draw):
         pools.append((kernel, stride))
         h, w = (h - kernel) // stride + 1, (w - kernel) // stride + 1
     return hw, pools
+
+
+from course.checks.own_work import wrap_references  # noqa: E402
+
+wrap_references(globals())

@@ -184,6 +184,50 @@ def check_make_loaders(fn, n: int, batch_size: int, val_fraction=None, seed=None
           f"({sorted(val_ids)[:5]}... then {sorted(val_again)[:5]}...); use the seed, e.g. a torch.Generator")
 
 
+def _global_states():
+    import random
+
+    import numpy as np
+
+    return torch.get_rng_state(), np.random.get_state(), random.getstate()
+
+
+def _same_states(a, b) -> list[str]:
+    import numpy as np
+
+    changed = []
+    if not torch.equal(a[0], b[0]):
+        changed.append("torch's (torch.manual_seed, torch.randperm without a generator, a shuffling loader "
+                       "without one)")
+    if not (a[1][0] == b[1][0] and np.array_equal(a[1][1], b[1][1]) and a[1][2:] == b[1][2:]):
+        changed.append("NumPy's (np.random.seed, np.random.permutation)")
+    if a[2] != b[2]:
+        changed.append("Python's random module's")
+    return changed
+
+
+def check_rng_untouched(fn, n: int = 40, batch_size: int = 8, seed: int = 3) -> None:
+    """``fn`` (make_loaders) and a pass over its training loader leave the global random
+    generators as they were: a split that reseeds them changes every random number the
+    learner's program draws afterwards (initialisation, dropout, augmentation)."""
+    x, y = _identified(n, (3,))
+    what = f"{fn.__name__}(x {list(x.shape)}, y {list(y.shape)}, batch_size={batch_size}, seed={seed})"
+    before = _global_states()
+    result = call(fn, x, y, batch_size, seed=seed)
+    changed = _same_states(before, _global_states())
+    check(not changed, f"{what} changed the global random state: {'; '.join(changed)}. "
+                       "Draw the split from a torch.Generator seeded with `seed` instead")
+    check(_isinstance(result, tuple) and len(result) == 2,
+          f"{what} must return a pair (train_loader, val_loader), got {describe(result)}")
+    before = _global_states()
+    for _ in result[0]:
+        pass
+    changed = _same_states(before, _global_states())
+    check(not changed, f"a pass over the training loader of {what} changed the global random state: "
+                       f"{'; '.join(changed)}. Give the shuffling DataLoader a generator "
+                       "(DataLoader(..., shuffle=True, generator=torch.Generator().manual_seed(seed)))")
+
+
 def check_seed_changes_split(fn, n: int = 100) -> None:
     x, y = _identified(n)
     what = f"{fn.__name__}(x {list(x.shape)}, y, batch_size=16, seed=...)"
@@ -690,3 +734,8 @@ def grade_autoencoder(autoencoder, band: float) -> None:
           f"reconstruction MSE {mse:.4f} on {where} is above this band's {band}"
           + (" (was `autoencoder` trained?)" if mse > 0.06 else ""))
     print(f"reconstruction MSE {mse:.4f} on {where}: this band (<= {band}) is reached")
+
+
+from course.checks.own_work import wrap_references  # noqa: E402
+
+wrap_references(globals())

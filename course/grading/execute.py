@@ -29,6 +29,8 @@ from pathlib import Path
 
 import nbformat
 
+from course.assignments import exercise_of
+from course.checks import own_work
 from course.grading.sandbox import Limits, Run, format_size, pool_for
 
 PRECOMPUTED: dict[tuple, tuple[str, "Outcome"]] = {}  # (db_url, assignment, student, notebook) → (code key, outcome)
@@ -219,7 +221,23 @@ def _within_budget(outputs: list[dict], cell_limit: int, left: int) -> tuple[lis
 
 
 def outcome_of(run: Run, cells: list[dict], limits: Limits) -> Outcome:
-    """Turn what a worker reported into outputs for every code cell and one status."""
+    """Turn what a worker reported into outputs for every code cell and one status; the
+    test cells of an exercise whose answer leans on the course's own code fail (read here,
+    from the cells' text, not from anything the sandbox reports)."""
+    outcome = _outcome_of(run, cells, limits)
+    leaning = own_work.violations(cells)
+    if leaning:
+        exercises = sorted(leaning, key=len, reverse=True)
+        for index, cell in enumerate(cells):
+            if cell["kind"] != "test" or index >= len(outcome.outputs):
+                continue
+            exercise = exercise_of(cell.get("name", ""), exercises)
+            if exercise in leaning:
+                outcome.outputs[index] = [_error("OwnWorkError", own_work.MESSAGE.format(why=leaning[exercise]))]
+    return outcome
+
+
+def _outcome_of(run: Run, cells: list[dict], limits: Limits) -> Outcome:
     outcome = Outcome(status="graded", seconds=run.seconds, cell_seconds=run.cell_seconds, log=list(run.events))
     left = limits.notebook_output
     for index, cell in enumerate(cells):

@@ -41,6 +41,7 @@ _ONLY_AST = _ast.PyCF_ONLY_AST
 _Expr = _ast.Expr
 _Expression = _ast.Expression
 
+_MISSING = object()
 TRUNCATED = "\n[... output truncated: this cell wrote more than {limit} ...]\n"
 
 
@@ -265,6 +266,11 @@ class Kernel:
         self.fd_files = fd_files
         self.fd_offsets = [0, 0]
         self.namespace = shell.user_ns
+        # Test cells run in a namespace of their own: they see every name the notebook
+        # defines, but what they bind (references, helpers, imports of the course's
+        # checks) never reaches the learner's code.
+        self.test_namespace: dict = {}
+        self.test_names: dict = {}
         self.tests_run = 0
 
     def start(self) -> None:
@@ -277,6 +283,8 @@ class Kernel:
         outputs.begin()
         if kind == "test":
             tampered = self.guard.restore(self.namespace, self.streams)
+            self.test_namespace.update(self.namespace)
+            self.test_namespace.update(self.test_names)
             status = self.run_test_cell(source, name)
             after = self.guard.verify()
             if after:
@@ -304,15 +312,16 @@ class Kernel:
         shell.execution_count = count + 1
         filename = f"<test cell {name or count}>"
         linecache.cache[filename] = (_len(source), None, source.splitlines(True), filename)
-        before = dict(self.namespace)
+        namespace = self.test_namespace
+        before = dict(namespace)
         try:
             tree = _compile(source, filename, "exec", _ONLY_AST, dont_inherit=True)
             last = None
             if tree.body and _isinstance(tree.body[-1], _Expr):
                 last = _Expression(tree.body.pop().value)
-            _exec(_compile(tree, filename, "exec", dont_inherit=True), self.namespace)
+            _exec(_compile(tree, filename, "exec", dont_inherit=True), namespace)
             if last is not None:
-                value = _eval(_compile(last, filename, "eval", dont_inherit=True), self.namespace)
+                value = _eval(_compile(last, filename, "eval", dont_inherit=True), namespace)
                 if value is not None:
                     outputs.result({"text/plain": _repr(value)}, {}, count)
             status = "ok"
@@ -320,7 +329,10 @@ class Kernel:
             outputs.items = [o for o in outputs.items if o["output_type"] != "execute_result"]
             outputs.error(_type(error).__name__, _safe_str(error), _format_traceback(error, filename))
             status = "error"
-        self.guard.record_names(self.namespace, before)
+        for key, value in namespace.items():  # what this cell bound stays the tests' own
+            if before.get(key, _MISSING) is not value and self.namespace.get(key, _MISSING) is not value \
+                    and not key.startswith("__"):
+                self.test_names[key] = value
         return status
 
     def _collect_fd_output(self) -> None:

@@ -302,3 +302,33 @@ def flip(a):  # off by one: rotates instead of reversing
 ''',
     ],
 }
+
+
+# Tensor operations only; a puzzle may use the learner's own earlier puzzles.
+ALTERNATIVES["cumsum"] = """def cumsum(a):  # built on the learner's own triu
+    mask = triu(a.shape[0]).to(a.dtype)       # mask[i, j] = 1 where j >= i
+    return (a[:, None] * mask).sum(dim=0)"""
+MUTANTS["outer"] += ["""def outer(a, b):  # through NumPy
+    return torch.from_numpy(a.numpy()[:, None] * b.numpy()[None, :])"""]
+MUTANTS["diag"] += ["""def diag(a):  # through a Python list
+    n = a.shape[0]
+    flat = a.reshape(-1).tolist()
+    return torch.tensor(flat[::n + 1] if n else [], dtype=a.dtype)"""]
+MUTANTS["eye"] += ["""def eye(n):  # a Python list of indices
+    i = torch.tensor(list(range(n)))
+    return (i[:, None] == i[None, :]).float()"""]
+MUTANTS["triu"] += ["""def triu(n):  # NumPy does the work
+    i = np.arange(n)
+    return torch.from_numpy(i[:, None] <= i[None, :])"""]
+MUTANTS["cumsum"] += ["""def triu(n):  # a helper named like the learner's puzzle, wrapping torch's
+    return torch.triu(torch.ones(n, n))
+
+def cumsum(a):
+    return (a[:, None] * triu(a.shape[0]).to(a.dtype)).sum(dim=0)""",
+                      """def cumsum(a):  # Python numbers: sums each prefix with item()
+    n = a.shape[0]
+    out = torch.zeros_like(a)
+    out[torch.arange(n)] = (a[None, :] * (torch.arange(n)[None, :] <= torch.arange(n)[:, None])).sum(1)
+    return out + 0 * a.sum().item()"""]
+MUTANTS["flip"] += ["""def flip(a):  # through a Python list
+    return torch.tensor(a.tolist()[::-1], dtype=a.dtype)"""]

@@ -639,3 +639,91 @@ def no_grad_forward(model, x):  # switches recording off globally and never back
 ''',
     ],
 }
+
+
+# Answers that delegate to the course's own reference implementation: each must lose the
+# exercise's points (read from the answer's text, or refused at run time when the name is computed).
+
+MUTANTS["dynamic_iterate"].append("""def dynamic_iterate(*args, **kwargs):
+    from course.checks.autograd import reference_dynamic_iterate
+    return reference_dynamic_iterate(*args, **kwargs)""")
+
+MUTANTS["Sigmoid"].append("""class Sigmoid(torch.autograd.Function):  # the forward is the course's
+    @staticmethod
+    def forward(ctx, x):
+        from course.checks.autograd import reference_sigmoid
+        y = reference_sigmoid(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (y,) = ctx.saved_tensors
+        return grad_output * y * (1 - y)""")
+
+
+# The tightened contract: one call of f on a leaf, autograd only; no graph built in no_grad_forward.
+MUTANTS["jacobian"] += [
+    """def jacobian(f, x):  # one forward per row: right numbers, f called m times
+    x = x.detach().requires_grad_(True)
+    m = f(x).shape[0]
+    return torch.stack([torch.autograd.grad(f(x)[i], x)[0] for i in range(m)])""",
+    """def jacobian(f, x):  # central finite differences: no autograd at all
+    x = x.detach().double()
+    eps = 1e-6
+    cols = []
+    for j in range(x.shape[0]):
+        e = torch.zeros_like(x)
+        e[j] = eps
+        cols.append((f(x + e) - f(x - e)) / (2 * eps))
+    return torch.stack(cols, dim=1).to(x.dtype)""",
+    """def jacobian(f, x):  # torch.func does it for you
+    from torch.func import jacrev
+    return jacrev(f)(x.detach())""",
+    """def jacobian(f, x):  # differentiates with respect to a copy of a leaf, not the leaf f saw
+    leaf = x.detach().requires_grad_(True)
+    z = leaf * 1.0
+    y = f(z)
+    return torch.stack([torch.autograd.grad(y[i], z, retain_graph=True)[0] for i in range(y.shape[0])])""",
+]
+MUTANTS["hvp"] += [
+    """def hvp(f, x, v):  # finite differences of the gradient
+    eps = 1e-6
+    def g(z):
+        z = z.detach().requires_grad_(True)
+        return torch.autograd.grad(f(z), z, allow_unused=True)[0]
+    gp, gm = g(x + eps * v), g(x - eps * v)
+    if gp is None:
+        return torch.zeros_like(x)
+    return (gp - gm) / (2 * eps)""",
+    """def hvp(f, x, v):  # torch.func: forward-over-reverse
+    from torch.func import grad, jvp
+    return jvp(grad(f), (x.detach(),), (v,))[1]""",
+    """def hvp(f, x, v):  # the gradient from one call, the Hessian part from another
+    x1 = x.detach().requires_grad_(True)
+    (g,) = torch.autograd.grad(f(x1), x1, create_graph=True)
+    x2 = x.detach().requires_grad_(True)
+    (g2,) = torch.autograd.grad(f(x2), x2, create_graph=True)
+    if not g2.requires_grad:
+        return torch.zeros_like(x)
+    (hv,) = torch.autograd.grad(g2, x2, grad_outputs=v, allow_unused=True)
+    return torch.zeros_like(x) if hv is None else hv.detach()""",
+]
+MUTANTS["no_grad_forward"] += [
+    """def no_grad_forward(model, x):  # builds the graph, then cuts it
+    return model(x).detach()""",
+    """def no_grad_forward(model, x):  # freezes the parameters for the call only: the input may still record
+    flags = [p.requires_grad for p in model.parameters()]
+    for p in model.parameters():
+        p.requires_grad_(False)
+    try:
+        out = model(x)
+    finally:
+        for p, flag in zip(model.parameters(), flags):
+            p.requires_grad_(flag)
+    return out.detach()""",
+    """def no_grad_forward(model, x):  # runs the forward with tracking on, then again without
+    model(x)
+    with torch.no_grad():
+        return model(x)""",
+]

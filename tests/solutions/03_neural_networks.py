@@ -555,3 +555,46 @@ def fit_xor(seed=0):  # forgets optimizer.step(): the model is never trained
 ''',
     ],
 }
+
+
+# Answers that delegate to the course's own reference implementation: each must lose the
+# exercise's points (read from the answer's text, or refused at run time when the name is computed).
+
+MUTANTS["sigmoid"].append("""def sigmoid(*args, **kwargs):
+    from course.checks.networks import reference_sigmoid
+    return reference_sigmoid(*args, **kwargs)""")
+MUTANTS["softmax"].append("""import course.checks.networks as checks
+
+def softmax(*args, **kwargs):
+    return checks.reference_softmax(*args, **kwargs)""")
+MUTANTS["log_softmax"].append("""import sys
+
+def log_softmax(*args, **kwargs):  # names computed at run time: only the run-time layer sees it
+    module = getattr(sys, "mod" + "ules")["cour" + "se.checks.networks"]
+    return getattr(module, "reference_" + "log_softmax")(*args, **kwargs)""")
+MUTANTS["relu"].append("""def relu(*args, **kwargs):
+    from course.checks.networks import reference_relu
+    return reference_relu(*args, **kwargs)""")
+MUTANTS["leaky_relu"].append("""import course.checks.networks as checks
+
+def leaky_relu(*args, **kwargs):
+    return checks.reference_leaky_relu(*args, **kwargs)""")
+MUTANTS["gradient_norms"].append("""import sys
+
+def gradient_norms(*args, **kwargs):  # names computed at run time: only the run-time layer sees it
+    module = getattr(sys, "mod" + "ules")["cour" + "se.checks.networks"]
+    return getattr(module, "reference_gr" + "adient_norms")(*args, **kwargs)""")
+MUTANTS["perceptron_fit"].append("""def perceptron_fit(*args, **kwargs):
+    from course.checks.networks import reference_perceptron
+    return reference_perceptron(*args, **kwargs)""")
+
+
+# The lesson's point is a stable gradient: forwards that are finite, backwards that are not.
+MUTANTS["sigmoid"] += [
+    """def sigmoid(x):  # the textbook one-liner: 0 at -1e4, but its gradient is nan there
+    return 1 / (1 + torch.exp(-x))""",
+    """def sigmoid(x):  # where() over two unstable branches: each branch is differentiated everywhere
+    return torch.where(x >= 0, 1 / (1 + torch.exp(-x)), torch.exp(x) / (1 + torch.exp(x)))""",
+    """def sigmoid(x):  # through log1p: exp(-log1p(exp(-x))) is finite forwards, nan backwards
+    return torch.exp(-torch.log1p(torch.exp(-x)))""",
+]

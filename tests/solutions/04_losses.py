@@ -359,3 +359,107 @@ def precision_recall_f1(pred, actual):  # nan where undefined (tensor division)
 ''',
     ],
 }
+
+
+# Answers that delegate to the course's own reference implementation: each must lose the
+# exercise's points (read from the answer's text, or refused at run time when the name is computed).
+
+MUTANTS["mse_loss"].append("""def mse_loss(*args, **kwargs):
+    from course.checks.losses import mse_loss_reference
+    return mse_loss_reference(*args, **kwargs)""")
+MUTANTS["bce_loss"].append("""import course.checks.losses as checks
+
+def bce_loss(*args, **kwargs):
+    return checks.bce_reference(*args, **kwargs)""")
+MUTANTS["bce_with_logits"].append("""import sys
+
+def bce_with_logits(*args, **kwargs):  # names computed at run time: only the run-time layer sees it
+    module = getattr(sys, "mod" + "ules")["cour" + "se.checks.losses"]
+    return getattr(module, "bce_with_log" + "its_reference")(*args, **kwargs)""")
+MUTANTS["cross_entropy"].append("""def cross_entropy(*args, **kwargs):
+    from course.checks.losses import cross_entropy_reference
+    return cross_entropy_reference(*args, **kwargs)""")
+MUTANTS["ctc_greedy_decode"].append("""import course.checks.losses as checks
+
+def ctc_greedy_decode(*args, **kwargs):
+    return checks.greedy_reference(*args, **kwargs)""")
+MUTANTS["ctc_loss"].append("""import sys
+
+def ctc_loss(*args, **kwargs):  # names computed at run time: only the run-time layer sees it
+    module = getattr(sys, "mod" + "ules")["cour" + "se.checks.losses"]
+    return getattr(module, "ctc_re" + "ference")(*args, **kwargs)""")
+MUTANTS["confusion_counts"].append("""def confusion_counts(*args, **kwargs):
+    from course.checks.losses import counts_reference
+    return counts_reference(*args, **kwargs)""")
+MUTANTS["error_rates"].append("""import course.checks.losses as checks
+
+def error_rates(*args, **kwargs):
+    return checks.rates_reference(*args, **kwargs)""")
+MUTANTS["precision_recall_f1"].append("""import sys
+
+def precision_recall_f1(*args, **kwargs):  # names computed at run time: only the run-time layer sees it
+    module = getattr(sys, "mod" + "ules")["cour" + "se.checks.losses"]
+    return getattr(module, "prf_re" + "ference")(*args, **kwargs)""")
+
+
+def _ctc_with(log_add_body: str, comment: str) -> str:
+    return f'''def ctc_loss(log_probs, target, blank=0):  # {comment}
+    minus_inf = torch.tensor(float("-inf"), dtype=log_probs.dtype)
+
+    def log_add(a, b):
+        if a.item() == float("-inf"):
+            return b
+        if b.item() == float("-inf"):
+            return a
+{log_add_body}
+
+    labels = [blank]
+    for k in target:
+        labels += [k, blank]
+    T, L = log_probs.shape[0], len(labels)
+    alpha = [minus_inf] * L
+    alpha[0] = log_probs[0, labels[0]]
+    if L > 1:
+        alpha[1] = log_probs[0, labels[1]]
+    for t in range(1, T):
+        new = []
+        for s in range(L):
+            total = alpha[s]
+            if s >= 1:
+                total = log_add(total, alpha[s - 1])
+            if s >= 2 and labels[s] != blank and labels[s] != labels[s - 2]:
+                total = log_add(total, alpha[s - 2])
+            new.append(total + log_probs[t, labels[s]] if total.item() != float("-inf") else minus_inf)
+        alpha = new
+    end = alpha[-1] if L == 1 else log_add(alpha[-1], alpha[-2])
+    return -end'''
+
+
+# Long inputs underflow unless every step stays in log space.
+MUTANTS["ctc_loss"] += [
+    _ctc_with("        return torch.log(torch.exp(a) + torch.exp(b))",
+              "log-add without subtracting the max: exp(-3000) is 0"),
+    '''def ctc_loss(log_probs, target, blank=0):  # probabilities, not log-probabilities: fine for short inputs
+    probs = log_probs.exp()
+    labels = [blank]
+    for k in target:
+        labels += [k, blank]
+    T, L = probs.shape[0], len(labels)
+    zero = torch.zeros((), dtype=probs.dtype)
+    alpha = [zero] * L
+    alpha[0] = probs[0, labels[0]]
+    if L > 1:
+        alpha[1] = probs[0, labels[1]]
+    for t in range(1, T):
+        new = []
+        for s in range(L):
+            total = alpha[s]
+            if s >= 1:
+                total = total + alpha[s - 1]
+            if s >= 2 and labels[s] != blank and labels[s] != labels[s - 2]:
+                total = total + alpha[s - 2]
+            new.append(total * probs[t, labels[s]])
+        alpha = new
+    end = alpha[-1] if L == 1 else alpha[-1] + alpha[-2]
+    return -torch.log(end)''',
+]

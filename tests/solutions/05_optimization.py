@@ -433,3 +433,92 @@ def warmup_cosine_lr(step, total_steps, base_lr, warmup_steps, min_lr=0.0):  # w
 ''',
     ],
 }
+
+
+# Answers that delegate to the course's own reference implementation: each must lose the
+# exercise's points (read from the answer's text, or refused at run time when the name is computed).
+
+MUTANTS["linear_regression_lstsq"].append("""def linear_regression_lstsq(*args, **kwargs):
+    from course.checks.optim import lstsq_reference
+    return lstsq_reference(*args, **kwargs)""")
+MUTANTS["linear_regression_gd"].append("""import course.checks.optim as checks
+
+def linear_regression_gd(*args, **kwargs):
+    return checks.gd_reference(*args, **kwargs)""")
+MUTANTS["warmup_cosine_lr"].append("""import sys
+
+def warmup_cosine_lr(*args, **kwargs):  # names computed at run time: only the run-time layer sees it
+    module = getattr(sys, "mod" + "ules")["cour" + "se.checks.optim"]
+    return getattr(module, "schedule_" + "reference")(*args, **kwargs)""")
+
+
+# The tightened contract: Optimizer itself, per-parameter state, late parameters, state_dict round trips.
+MUTANTS["SGD"] += [
+    """class SGD(torch.optim.SGD):  # borrows torch's update: subclasses torch's SGD
+    def __init__(self, params, lr=1e-3, momentum=0, weight_decay=0):
+        super().__init__(params, lr=lr, momentum=momentum, weight_decay=weight_decay)""",
+    """class SGD(torch.optim.Optimizer):  # momentum buffers in a dict of its own: lost by state_dict()
+    def __init__(self, params, lr=1e-3, momentum=0, weight_decay=0):
+        super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay))
+        self.buffers = {}
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                d_p = p.grad + group["weight_decay"] * p
+                if group["momentum"]:
+                    if p not in self.buffers:
+                        self.buffers[p] = d_p.clone()
+                    else:
+                        self.buffers[p].mul_(group["momentum"]).add_(d_p)
+                    d_p = self.buffers[p]
+                p.add_(d_p, alpha=-group["lr"])""",
+]
+MUTANTS["Adam"] += [
+    """class Adam(torch.optim.Optimizer):  # one step counter for the whole optimizer
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
+        self.t = 0
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        self.t += 1
+        for group in self.param_groups:
+            b1, b2 = group["betas"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                g = p.grad + group["weight_decay"] * p
+                state = self.state[p]
+                if not state:
+                    state["m"], state["v"] = torch.zeros_like(p), torch.zeros_like(p)
+                state["m"].mul_(b1).add_(g, alpha=1 - b1)
+                state["v"].mul_(b2).addcmul_(g, g, value=1 - b2)
+                m_hat = state["m"] / (1 - b1 ** self.t)
+                v_hat = state["v"] / (1 - b2 ** self.t)
+                p.sub_(group["lr"] * m_hat / (v_hat.sqrt() + group["eps"]))""",
+    """class Adam(torch.optim.Optimizer):  # moments kept outside self.state: a reload starts from zero
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
+        self.moments = {}
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            b1, b2 = group["betas"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                g = p.grad + group["weight_decay"] * p
+                m, v, t = self.moments.get(p, (torch.zeros_like(p), torch.zeros_like(p), 0))
+                t += 1
+                m = b1 * m + (1 - b1) * g
+                v = b2 * v + (1 - b2) * g * g
+                self.moments[p] = (m, v, t)
+                p.sub_(group["lr"] * (m / (1 - b1 ** t)) / ((v / (1 - b2 ** t)).sqrt() + group["eps"]))""",
+    """class Adam(torch.optim.Adam):  # torch's Adam under another name
+    pass""",
+]

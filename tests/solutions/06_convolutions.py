@@ -280,3 +280,86 @@ def receptive_field(layers):  # updates the jump before using it
 ''',
     ],
 }
+
+
+# Answers that delegate to the course's own reference implementation: each must lose the
+# exercise's points (read from the answer's text, or refused at run time when the name is computed).
+
+MUTANTS["conv_output_size"].append("""def conv_output_size(*args, **kwargs):
+    from course.checks.conv import conv_output_size_reference
+    return conv_output_size_reference(*args, **kwargs)""")
+MUTANTS["conv2d"].append("""import course.checks.conv as checks
+
+def conv2d(*args, **kwargs):
+    return checks.conv2d_reference(*args, **kwargs)""")
+MUTANTS["conv1d"].append("""import sys
+
+def conv1d(*args, **kwargs):  # names computed at run time: only the run-time layer sees it
+    module = getattr(sys, "mod" + "ules")["cour" + "se.checks.conv"]
+    return getattr(module, "conv1d_r" + "eference")(*args, **kwargs)""")
+MUTANTS["param_counts"].append("""def param_counts(*args, **kwargs):
+    from course.checks.conv import param_counts_reference
+    return param_counts_reference(*args, **kwargs)""")
+MUTANTS["sobel_edges"].append("""import course.checks.conv as checks
+
+def sobel_edges(*args, **kwargs):
+    return checks.sobel_reference(*args, **kwargs)""")
+MUTANTS["receptive_field"].append("""import sys
+
+def receptive_field(*args, **kwargs):  # names computed at run time: only the run-time layer sees it
+    module = getattr(sys, "mod" + "ules")["cour" + "se.checks.conv"]
+    return getattr(module, "receptive_fi" + "eld_reference")(*args, **kwargs)""")
+
+
+# conv2d_backward: the convolution's gradients without autograd.
+ALTERNATIVES["conv2d_backward"] = '''
+def conv2d_backward(grad_out, x, weight, stride=1, padding=0):
+    # loops over kernel offsets: each offset is a strided slice of the padded input
+    sh, sw = (stride, stride) if isinstance(stride, int) else stride
+    ph, pw = (padding, padding) if isinstance(padding, int) else padding
+    n, c, h, w = x.shape
+    o, _, kh, kw = weight.shape
+    oh, ow = grad_out.shape[-2:]
+    xp = torch.zeros(n, c, h + 2 * ph, w + 2 * pw, dtype=x.dtype)
+    xp[:, :, ph:ph + h, pw:pw + w] = x
+    grad_xp = torch.zeros_like(xp)
+    grad_w = torch.zeros_like(weight)
+    for p in range(kh):
+        for q in range(kw):
+            window = xp[:, :, p:p + sh * (oh - 1) + 1:sh, q:q + sw * (ow - 1) + 1:sw]    # [n, c, oh, ow]
+            grad_w[:, :, p, q] = (grad_out[:, :, None] * window[:, None]).sum(dim=(0, 3, 4))
+            grad_xp[:, :, p:p + sh * (oh - 1) + 1:sh, q:q + sw * (ow - 1) + 1:sw] += (
+                grad_out[:, :, None] * weight[None, :, :, p, q, None, None]).sum(dim=1)
+    return grad_xp[:, :, ph:ph + h, pw:pw + w], grad_w, grad_out.sum(dim=(0, 2, 3))
+'''
+MUTANTS["conv2d_backward"] = [
+    ALTERNATIVES["conv2d_backward"].replace(
+        "return grad_xp[:, :, ph:ph + h, pw:pw + w], grad_w, grad_out.sum(dim=(0, 2, 3))",
+        "return grad_xp[:, :, :h, :w], grad_w, grad_out.sum(dim=(0, 2, 3))  # crops the wrong side of the padding"),
+    ALTERNATIVES["conv2d_backward"].replace(
+        "grad_w[:, :, p, q] = (grad_out[:, :, None] * window[:, None]).sum(dim=(0, 3, 4))",
+        "grad_w[:, :, p, q] = (grad_out[:1, :, None] * window[:1, None]).sum(dim=(0, 3, 4))  # first sample only"),
+    ALTERNATIVES["conv2d_backward"].replace(
+        "weight[None, :, :, p, q, None, None]",
+        "weight[None, :, :, kh - 1 - p, kw - 1 - q, None, None]"),  # the kernel flipped: a convolution, not a correlation
+    ALTERNATIVES["conv2d_backward"].replace(
+        "grad_out.sum(dim=(0, 2, 3))\n", "grad_out.mean(dim=(0, 2, 3))  # mean, not sum\n"),
+    '''
+def conv2d_backward(grad_out, x, weight, stride=1, padding=0):  # lets autograd do it
+    with torch.enable_grad():
+        xl = x.detach().requires_grad_(True)
+        wl = weight.detach().requires_grad_(True)
+        bl = torch.zeros(weight.shape[0], dtype=x.dtype, requires_grad=True)
+        out = torch.nn.functional.conv2d(xl, wl, bl, stride=stride, padding=padding)
+        return torch.autograd.grad(out, (xl, wl, bl), grad_out)
+''',
+    '''
+def conv2d_backward(grad_out, x, weight, stride=1, padding=0):  # torch's gradient helpers
+    import torch.nn.grad as G
+    return (G.conv2d_input(x.shape, weight, grad_out, stride=stride, padding=padding),
+            G.conv2d_weight(x, weight.shape, grad_out, stride=stride, padding=padding),
+            grad_out.sum(dim=(0, 2, 3)))
+''',
+]
+for _k, _m in enumerate(MUTANTS["conv2d_backward"][:4]):
+    assert _m != ALTERNATIVES["conv2d_backward"], _k

@@ -278,3 +278,32 @@ def pooled_sizes(hw, pools):  # divides by the stride, forgetting the kernel
 ''',
     ],
 }
+
+
+# Answers that delegate to the course's own reference implementation: each must lose the
+# exercise's points (read from the answer's text, or refused at run time when the name is computed).
+
+MUTANTS["max_pool2d"].append("""def max_pool2d(*args, **kwargs):
+    from course.checks.pool import max_pool2d_reference
+    return max_pool2d_reference(*args, **kwargs)""")
+MUTANTS["avg_pool2d"].append("""import course.checks.pool as checks
+
+def avg_pool2d(*args, **kwargs):
+    return checks.avg_pool2d_reference(*args, **kwargs)""")
+MUTANTS["sum_pool2d"].append("""import sys
+
+def sum_pool2d(*args, **kwargs):  # names computed at run time: only the run-time layer sees it
+    module = getattr(sys, "mod" + "ules")["cour" + "se.checks.pool"]
+    return getattr(module, "sum_pool2d" + "_reference")(*args, **kwargs)""")
+MUTANTS["adaptive_avg_pool2d"].append("""def adaptive_avg_pool2d(*args, **kwargs):
+    from course.checks.pool import adaptive_avg_pool2d_reference
+    return adaptive_avg_pool2d_reference(*args, **kwargs)""")
+MUTANTS["max_pool2d_backward"].append("""import course.checks.pool as checks
+
+def max_pool2d_backward(*args, **kwargs):
+    return checks.max_pool2d_backward_reference(*args, **kwargs)""")
+MUTANTS["pooled_sizes"].append("""import sys
+
+def pooled_sizes(*args, **kwargs):  # names computed at run time: only the run-time layer sees it
+    module = getattr(sys, "mod" + "ules")["cour" + "se.checks.pool"]
+    return getattr(module, "pooled_size" + "s_reference")(*args, **kwargs)""")

@@ -42,7 +42,8 @@ def make_loaders(x, y, batch_size, val_fraction=0.1, seed=0):
     g = torch.Generator()
     g.manual_seed(seed)
     train_part, val_part = random_split(data, [len(data) - n_val, n_val], generator=g)
-    return (DataLoader(train_part, batch_size=batch_size, shuffle=True, drop_last=False),
+    shuffler = torch.Generator().manual_seed(seed + 1)
+    return (DataLoader(train_part, batch_size=batch_size, shuffle=True, drop_last=False, generator=shuffler),
             DataLoader(val_part, batch_size=batch_size * 2, shuffle=False))
 ''',
     "train_one_epoch": '''
@@ -385,3 +386,49 @@ def cifar_model():  # "transfer learning": every layer frozen, the head too
 ''',
     ],
 }
+
+
+# Answers that delegate to the course's own reference implementation: each must lose the
+# exercise's points (read from the answer's text, or refused at run time when the name is computed).
+
+MUTANTS["standardize"].append("""def standardize(*args, **kwargs):
+    from course.checks.training import standardize_reference
+    return standardize_reference(*args, **kwargs)""")
+
+
+# The global random state is the caller's: splits that reseed it or draw from it.
+MUTANTS["make_loaders"] += [
+    """def make_loaders(x, y, batch_size, val_fraction=0.1, seed=0):  # reseeds torch's global generator
+    torch.manual_seed(seed)
+    order = torch.randperm(len(x))
+    n_val = round(len(x) * val_fraction)
+    val, train = order[:n_val], order[n_val:]
+    return (DataLoader(TensorDataset(x[train], y[train]), batch_size=batch_size, shuffle=True),
+            DataLoader(TensorDataset(x[val], y[val]), batch_size=batch_size))""",
+    """def make_loaders(x, y, batch_size, val_fraction=0.1, seed=0):  # NumPy's global seed
+    import numpy as np
+    np.random.seed(seed)
+    order = torch.from_numpy(np.random.permutation(len(x)))
+    n_val = round(len(x) * val_fraction)
+    val, train = order[:n_val], order[n_val:]
+    g = torch.Generator().manual_seed(seed)
+    return (DataLoader(TensorDataset(x[train], y[train]), batch_size=batch_size, shuffle=True, generator=g),
+            DataLoader(TensorDataset(x[val], y[val]), batch_size=batch_size))""",
+    """def make_loaders(x, y, batch_size, val_fraction=0.1, seed=0):  # split by a generator, shuffled by the global one
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
+    n_val = round(len(x) * val_fraction)
+    val, train = order[:n_val], order[n_val:]
+    return (DataLoader(TensorDataset(x[train], y[train]), batch_size=batch_size, shuffle=True),
+            DataLoader(TensorDataset(x[val], y[val]), batch_size=batch_size))""",
+    """def make_loaders(x, y, batch_size, val_fraction=0.1, seed=0):  # Python's random module
+    import random
+    random.seed(seed)
+    order = list(range(len(x)))
+    random.shuffle(order)
+    order = torch.tensor(order)
+    n_val = round(len(x) * val_fraction)
+    val, train = order[:n_val], order[n_val:]
+    g = torch.Generator().manual_seed(seed)
+    return (DataLoader(TensorDataset(x[train], y[train]), batch_size=batch_size, shuffle=True, generator=g),
+            DataLoader(TensorDataset(x[val], y[val]), batch_size=batch_size))""",
+]

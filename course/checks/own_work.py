@@ -1,0 +1,232 @@
+"""Answers are the learner's own work: they may not lean on the course's code.
+
+The course's checks carry reference implementations (``reference_sigmoid``,
+``conv2d_reference``, ...). An answer that delegates to one would pass every
+test without doing the exercise. Two layers keep that from counting:
+
+- the syntax tree of the answer cells (``leans_on_course``): an import from
+  ``course``, a reference's name, or the usual ways of reaching a module's
+  functions by computed names (``__import__``, ``importlib``, ``sys.modules``,
+  ``__globals__``, frames, ``gc``); the grader applies it to the answer cells'
+  text from the notebook (``violations``), a learner's kernel in ``call``;
+- at run time, every reference implementation is wrapped (``course_only``): when
+  a learner's code calls it while a test cell runs in the grader, the call
+  raises instead of answering.
+
+Standard library only: the grader imports this outside the sandbox too.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import os
+import re
+import sys
+
+# Identifiers that reach the course's code or any module's globals by computed names.
+REACHING = {
+    "__import__": "`__import__`",
+    "importlib": "`importlib`",
+    "__globals__": "a function's `__globals__`",
+    "__builtins__": "`__builtins__`",
+    "_getframe": "`sys._getframe`",
+    "f_globals": "a frame's globals",
+    "f_back": "the calling frame",
+    "get_referrers": "`gc.get_referrers`",
+    "get_referents": "`gc.get_referents`",
+    "get_objects": "`gc.get_objects`",
+}
+REFERENCE_NAME = re.compile(r"(^|_)reference(_|$)")
+_CHECKS_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+@functools.lru_cache(maxsize=1)
+def reference_names() -> frozenset:
+    """The names of the reference implementations in ``course/checks/`` (read from its files)."""
+    names = set()
+    for file in sorted(os.listdir(_CHECKS_DIR)):
+        if file.endswith(".py") and file != "own_work.py":
+            with open(os.path.join(_CHECKS_DIR, file), encoding="utf-8") as handle:
+                tree = ast.parse(handle.read())
+            for node in tree.body:
+                if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                    names.add(node.name)
+                elif isinstance(node, ast.Assign):
+                    names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+    names = {n for n in names if REFERENCE_NAME.search(n)}
+    return frozenset(names)
+
+
+def _problem(node) -> str | None:
+    if isinstance(node, ast.Import):
+        for alias in node.names:
+            if alias.name == "course" or alias.name.startswith("course."):
+                return f"`import {alias.name}`"
+    elif isinstance(node, ast.ImportFrom):
+        if node.module and (node.module == "course" or node.module.startswith("course.")):
+            return f"`from {node.module} import ...`"
+    elif isinstance(node, ast.alias) and node.name in reference_names():
+        return f"the course's `{node.name}`"
+    elif isinstance(node, ast.Name):
+        if node.id == "course":
+            return "the `course` package"
+        if node.id in reference_names() and not isinstance(node.ctx, ast.Store):
+            return f"the course's `{node.id}`"
+        if node.id in REACHING:
+            return REACHING[node.id]
+    elif isinstance(node, ast.Attribute):
+        if node.attr in REACHING:
+            return REACHING[node.attr]
+        if node.attr in reference_names():
+            return f"the course's `{node.attr}`"
+        if node.attr == "modules" and isinstance(node.value, ast.Name) and node.value.id == "sys":
+            return "`sys.modules`"
+    elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+        if re.search(r"\bcourse\b", node.value) and ("." in node.value or node.value == "course"):
+            return f"the string {node.value[:40]!r}"
+    return None
+
+
+def leans_on_course(code: str) -> list[tuple[int, str]]:
+    """(line, what) for every place in ``code`` that reaches the course's own code."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return []  # the cell fails on its own
+    found = []
+    for node in ast.walk(tree):
+        what = _problem(node)
+        if what:
+            found.append((getattr(node, "lineno", 0), what))
+    return sorted(set(found))
+
+
+def _bound(code: str) -> set[str]:
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return set()
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+    return names
+
+
+def _names(code: str) -> set[str]:
+    try:
+        return {n.id for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Name)}
+    except SyntaxError:
+        return set()
+
+
+def violations(cells: list[dict]) -> dict[str, str]:
+    """Answer cell name → why it is not the learner's own work, for a notebook's code cells
+    (dicts with ``source``, ``kind`` and ``name``, as the grader runs them).
+
+    A cell the learner added (kind ``code``) that reaches the course taints the names it
+    binds; an answer cell that uses a tainted name leans on the course too."""
+    tainted: dict[str, tuple[int, str]] = {}
+    for cell in cells:
+        if cell.get("kind") == "code":
+            found = leans_on_course(cell.get("source", ""))
+            if found:
+                for name in _bound(cell.get("source", "")):
+                    tainted.setdefault(name, found[0])
+    out = {}
+    for cell in cells:
+        if cell.get("kind") != "answer" or not cell.get("name"):
+            continue
+        source = cell.get("source", "")
+        found = leans_on_course(source)
+        if found:
+            line, what = found[0]
+            out[cell["name"]] = f"answer cell `{cell['name']}` uses {what} (line {line})"
+            continue
+        used = sorted(_names(source) & set(tainted))
+        if used:
+            out[cell["name"]] = (f"answer cell `{cell['name']}` uses `{used[0]}`, which another cell "
+                                 f"took from the course ({tainted[used[0]][1]})")
+    return out
+
+
+MESSAGE = "{why}: the exercise asks for your own code; the course's implementations are for checking it"
+
+
+def check_own_work(fn, what: str | None = None) -> None:
+    """In a learner's kernel: fail if ``fn``'s code (or a notebook helper it uses) reaches the course."""
+    from course.checks.forbid import _reachable
+
+    try:
+        reachable = _reachable(fn)
+    except AssertionError:
+        return  # source unreadable (a builtin, a lambda in a container): nothing to read
+    except Exception:
+        return
+    for function, tree in reachable.items():
+        for node in ast.walk(tree):
+            problem = _problem(node)
+            if problem:
+                name = what or getattr(fn, "__qualname__", "your code")
+                raise AssertionError(MESSAGE.format(why=f"{name} uses {problem}"))
+
+
+# -- run time --------------------------------------------------------------------------
+
+_COURSE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_LIBRARY_DIRS = tuple({os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)})
+_getframe = sys._getframe
+
+
+def _kind(filename: str) -> str:
+    if filename.startswith("<test cell"):
+        return "test"
+    if filename.startswith(_COURSE_DIR + os.sep):
+        return "course"
+    if filename.startswith(_LIBRARY_DIRS) or filename.startswith("<frozen"):
+        return "library"
+    return "learner"
+
+
+def _called_by_learner_in_a_test() -> bool:
+    """Whether the nearest non-library caller is a learner's cell while the grader runs a
+    test cell (a ``<test cell ...>`` frame further up). In a learner's own kernel test
+    cells are ordinary cells, so nothing is refused there."""
+    frame = _getframe(2)
+    first = None
+    while frame is not None:
+        kind = _kind(frame.f_code.co_filename)
+        if first is None and kind != "library":
+            first = kind
+            if first != "learner":
+                return False
+        if kind == "test":
+            return first == "learner"
+        frame = frame.f_back
+    return False
+
+
+def course_only(fn):
+    """Wrap a reference implementation: it answers the course's checks, never a learner's
+    code called by a test (there it raises ``AssertionError``)."""
+
+    @functools.wraps(fn)
+    def reference(*args, **kwargs):
+        if _called_by_learner_in_a_test():
+            raise AssertionError(MESSAGE.format(why=f"your code calls the course's `{fn.__name__}`"))
+        return fn(*args, **kwargs)
+
+    return reference
+
+
+def wrap_references(namespace: dict) -> None:
+    """Wrap every reference implementation a checks module defines (its last line calls this)."""
+    for name, value in list(namespace.items()):
+        if REFERENCE_NAME.search(name) and not name.startswith("_") and callable(value) \
+                and not isinstance(value, type):
+            namespace[name] = course_only(value)
