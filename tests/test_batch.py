@@ -10,6 +10,7 @@ import csv
 import os
 import fcntl
 import json
+import shutil
 import signal
 import subprocess
 import sys

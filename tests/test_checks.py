@@ -214,3 +214,63 @@ def test_tensors_strategy_respects_shape_dtype_range_and_layout():
 
     layouts()
     assert contiguity == {True, False}, "the strategy should also produce non-contiguous views"
+
+
+# --- own work -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("body", [
+    "from course.checks.networks import reference_softmax\n    return reference_softmax(x, -1)",
+    "import course.checks.networks as n\n    return n.reference_softmax(x, -1)",
+    "return check_close.__globals__['torch'].softmax(x, -1)",
+    "return __import__('cour' + 'se')",
+])
+def test_a_learner_kernel_refuses_answers_that_lean_on_the_course(body):
+    fn = notebook_function(f"def softmax(x):\n    {body}\n", "softmax", {"check_close": check_close})
+    with pytest.raises(AssertionError, match="asks for your own code"):
+        call(fn, torch.zeros(2))
+
+
+def test_honest_code_with_a_constant_import_is_not_refused():
+    fn = notebook_function("def softmax(x):\n    F = __import__('torch').nn.functional\n    return F.softmax(x, -1)\n",
+                           "softmax")
+    assert torch.allclose(call(fn, torch.zeros(2)), torch.full((2,), 0.5))
+
+
+def test_references_answer_the_course_and_a_learner_kernel():
+    """The run-time refusal needs a grader's test cell on the stack: in a learner's own kernel
+    (and for the course's checks) a reference answers as before."""
+    from course.checks.networks import reference_softmax
+
+    fn = notebook_function("def f(x):\n    return ref(x, -1)\n", "f", {"ref": reference_softmax})
+    assert torch.allclose(fn(torch.zeros(2)), torch.full((2,), 0.5))
+    namespace = {"f": fn, "torch": torch}
+    test_cell = compile("out = f(torch.zeros(2))", "<test cell test_softmax>", "exec")
+    with pytest.raises(AssertionError, match="calls the course's `reference_softmax`"):
+        exec(test_cell, namespace)
+
+
+def test_grader_side_reading_attributes_each_answer_to_its_exercise():
+    from course.checks.own_work import violations
+
+    cells = [
+        {"kind": "locked", "name": "setup", "source": "from course.checks import call"},
+        {"kind": "code", "name": "", "source": "from course.checks import networks as helper\nn = 3"},
+        {"kind": "answer", "name": "softmax", "source": "def softmax(x, dim=-1):\n    return helper.reference_softmax(x, dim)"},
+        {"kind": "answer", "name": "relu", "source": "def relu(x):\n    n = 0\n    return x.clamp(min=n)"},
+        {"kind": "answer", "name": "sigmoid", "source": "def sigmoid(x):\n    return helper(x)"},
+    ]
+    found = violations(cells)
+    assert sorted(found) == ["sigmoid", "softmax"], found
+    assert "reference_softmax" in found["softmax"] and "`helper`" in found["sigmoid"]
+
+
+def test_fake_accelerators_cover_the_device_agnostic_api():
+    from course.checks.devices import fake_accelerators
+
+    with fake_accelerators(cuda=2):
+        assert torch.accelerator.is_available() and torch.accelerator.current_accelerator().type == "cuda"
+        assert torch.accelerator.device_count() == 2
+    with fake_accelerators(mps=True):
+        assert torch.accelerator.current_accelerator().type == "mps"
+    with fake_accelerators():
+        assert not torch.accelerator.is_available() and torch.accelerator.current_accelerator() is None

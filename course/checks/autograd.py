@@ -298,7 +298,7 @@ def check_value_code(Value, code: str) -> None:
     except NotImplementedError as error:
         if str(error):
             fail(f"running {shown} raised NotImplementedError: {error}")
-        fail(f"running {shown}: an operation of Value still raises NotImplementedError; write it")
+        fail(f"running {shown}: {_raising_method(error, Value)} still raises NotImplementedError; write it")
     except AssertionError:
         raise
     except Exception as error:  # noqa: BLE001
@@ -314,6 +314,17 @@ def check_value_code(Value, code: str) -> None:
         check(_number(node.grad), f"in {shown}: {name}.grad is {describe(node.grad)}; expected a Python float")
         compare_close(float(node.grad), want, f"in {shown}: the gradient {name}.grad (torch says {want:.6g})",
                       rtol=1e-6, atol=1e-9)
+
+
+def _raising_method(error: BaseException, Value) -> str:
+    """``Value.exp`` when ``error`` came out of the stub of Value's ``exp`` (its last frame in Value's code)."""
+    own = {f.__code__: name for klass in Value.__mro__ if klass is not object
+           for name, f in vars(klass).items() if hasattr(f, "__code__")}
+    tb, found = error.__traceback__, None
+    while tb is not None:
+        found = own.get(tb.tb_frame.f_code, found)
+        tb = tb.tb_next
+    return f"Value.{found}" if found else "an operation of Value"
 
 
 def compare_with_torch(Value, code: str):

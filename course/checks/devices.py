@@ -1,8 +1,9 @@
 """Pretend accelerators, so that device code can be graded on a CPU-only machine.
 
 ``fake_accelerators(cuda=2, mps=False)`` makes ``torch.cuda`` report two GPUs
-(and memory figures that differ per device) and ``torch.backends.mps`` report
-no MPS, for the duration of a ``with`` block. Only the query functions are
+(and memory figures that differ per device), ``torch.backends.mps`` report no
+MPS, and the device-agnostic ``torch.accelerator`` agree with both, for the
+duration of a ``with`` block. Only the query functions are
 replaced: no tensor is ever put on a fake device.
 """
 
@@ -63,6 +64,32 @@ def fake_accelerators(cuda: int = 0, mps: bool = False, current: int = 0):
         mock.patch.object(torch.cuda, "memory_stats", memory_stats),
         mock.patch.object(torch.backends.mps, "is_available", lambda: mps),
     ]
+    accelerator = getattr(torch, "accelerator", None)
+    if accelerator is not None:  # torch.accelerator (2.6+): the one present, CUDA before MPS
+        kind = "cuda" if cuda else ("mps" if mps else None)
+
+        def current_accelerator(check_available: bool = False):
+            return None if kind is None else _real_device(kind)
+
+        def accelerator_stat(key):
+            def read(device_index=None):
+                if kind != "cuda":
+                    return 0
+                return fake_memory(current if device_index is None else index(device_index))[key]
+            return read
+
+        fakes = {
+            "is_available": lambda: kind is not None,
+            "current_accelerator": current_accelerator,
+            "device_count": lambda: cuda if kind == "cuda" else int(kind == "mps"),
+            "current_device_index": lambda: current if kind else -1,
+            "current_device_idx": lambda: current if kind else -1,
+            "memory_allocated": accelerator_stat("allocated"),
+            "memory_reserved": accelerator_stat("reserved"),
+            "max_memory_allocated": accelerator_stat("max_allocated"),
+        }
+        patches += [mock.patch.object(accelerator, name, fake) for name, fake in fakes.items()
+                    if hasattr(accelerator, name)]
     if hasattr(torch, "mps") and hasattr(torch.mps, "is_available"):
         patches.append(mock.patch.object(torch.mps, "is_available", lambda: mps))
     with contextlib.ExitStack() as stack:

@@ -21,7 +21,8 @@ _isinstance = isinstance
 _OPERATORS = {"@": ast.MatMult}
 
 # Detours through Python or NumPy data: a tensor puzzle solved on lists or arrays is not solved.
-TENSOR_ONLY = ["tolist", "item", "numpy", "np", "from_numpy", "tensor", "as_tensor", "asarray", "array", "Tensor"]
+# (NumPy's own functions go with the names `np`/`numpy`; `torch.Tensor` stays allowed in type hints.)
+TENSOR_ONLY = ["tolist", "item", "numpy", "np", "from_numpy", "tensor", "as_tensor"]
 
 
 def _functions_of(obj):

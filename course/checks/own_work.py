@@ -6,8 +6,8 @@ test without doing the exercise. Two layers keep that from counting:
 
 - the syntax tree of the answer cells (``leans_on_course``): an import from
   ``course``, a reference's name, or the usual ways of reaching a module's
-  functions by computed names (``__import__``, ``importlib``, ``sys.modules``,
-  ``__globals__``, frames, ``gc``); the grader applies it to the answer cells'
+  functions by computed names (``__import__``/``import_module`` of anything but a
+  constant name outside the course, ``sys.modules``, ``__globals__``, frames, ``gc``); the grader applies it to the answer cells'
   text from the notebook (``violations``), a learner's kernel in ``call``;
 - at run time, every reference implementation is wrapped (``course_only``): when
   a learner's code calls it while a test cell runs in the grader, the call
@@ -23,11 +23,12 @@ import functools
 import os
 import re
 import sys
+import threading
 
 # Identifiers that reach the course's code or any module's globals by computed names.
 REACHING = {
-    "__import__": "`__import__`",
-    "importlib": "`importlib`",
+    "__import__": "`__import__` of a computed name",
+    "import_module": "`importlib.import_module` of a computed name",
     "__globals__": "a function's `__globals__`",
     "__builtins__": "`__builtins__`",
     "_getframe": "`sys._getframe`",
@@ -88,25 +89,48 @@ def _problem(node) -> str | None:
     return None
 
 
+_parse_lock = threading.Lock()
+
+
+def _parse(code: str) -> ast.AST | None:
+    """``ast.parse``, one thread at a time: Python 3.11's AST conversion keeps its recursion
+    depth per interpreter, and the grader reads several notebooks at once
+    ("AST constructor recursion depth mismatch")."""
+    try:
+        with _parse_lock:
+            return ast.parse(code)
+    except (SyntaxError, ValueError):
+        return None  # the cell fails on its own
+
+
+def _plain_imports(tree: ast.AST) -> set[int]:
+    """The ``__import__``/``import_module`` names of calls that import a module named by a
+    constant outside the course (``__import__("sys")`` is fine; a computed name is not)."""
+    plain = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant) \
+                and isinstance(node.args[0].value, str) and not node.args[0].value.startswith("course"):
+            func = node.func
+            if (isinstance(func, ast.Name) and func.id in ("__import__", "import_module")) or \
+                    (isinstance(func, ast.Attribute) and func.attr == "import_module"):
+                plain.add(id(func))
+    return plain
+
+
+def _problems(tree: ast.AST) -> list[tuple[int, str]]:
+    plain = _plain_imports(tree)
+    found = {(getattr(node, "lineno", 0), what) for node in ast.walk(tree)
+             if id(node) not in plain and (what := _problem(node))}
+    return sorted(found)
+
+
 def leans_on_course(code: str) -> list[tuple[int, str]]:
     """(line, what) for every place in ``code`` that reaches the course's own code."""
-    try:
-        tree = ast.parse(code)
-    except SyntaxError:
-        return []  # the cell fails on its own
-    found = []
-    for node in ast.walk(tree):
-        what = _problem(node)
-        if what:
-            found.append((getattr(node, "lineno", 0), what))
-    return sorted(set(found))
+    tree = _parse(code)
+    return _problems(tree) if tree is not None else []
 
 
-def _bound(code: str) -> set[str]:
-    try:
-        tree = ast.parse(code)
-    except SyntaxError:
-        return set()
+def _bound(tree: ast.AST) -> set[str]:
     names = set()
     for node in ast.walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
@@ -118,13 +142,6 @@ def _bound(code: str) -> set[str]:
     return names
 
 
-def _names(code: str) -> set[str]:
-    try:
-        return {n.id for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Name)}
-    except SyntaxError:
-        return set()
-
-
 def violations(cells: list[dict]) -> dict[str, str]:
     """Answer cell name → why it is not the learner's own work, for a notebook's code cells
     (dicts with ``source``, ``kind`` and ``name``, as the grader runs them).
@@ -132,26 +149,31 @@ def violations(cells: list[dict]) -> dict[str, str]:
     A cell the learner added (kind ``code``) that reaches the course taints the names it
     binds; an answer cell that uses a tainted name leans on the course too."""
     tainted: dict[str, tuple[int, str]] = {}
+    answers = []
     for cell in cells:
-        if cell.get("kind") == "code":
-            found = leans_on_course(cell.get("source", ""))
-            if found:
-                for name in _bound(cell.get("source", "")):
-                    tainted.setdefault(name, found[0])
-    out = {}
-    for cell in cells:
-        if cell.get("kind") != "answer" or not cell.get("name"):
+        kind = cell.get("kind")
+        if kind not in ("code", "answer"):
             continue
-        source = cell.get("source", "")
-        found = leans_on_course(source)
+        tree = _parse(cell.get("source", ""))
+        if tree is None:
+            continue
+        found = _problems(tree)
+        if kind == "code" and found:
+            for name in _bound(tree):
+                tainted.setdefault(name, found[0])
+        elif kind == "answer" and cell.get("name"):
+            answers.append((cell["name"], tree, found))
+    out = {}
+    for name, tree, found in answers:
         if found:
             line, what = found[0]
-            out[cell["name"]] = f"answer cell `{cell['name']}` uses {what} (line {line})"
+            out[name] = f"answer cell `{name}` uses {what} (line {line})"
             continue
-        used = sorted(_names(source) & set(tainted))
+        loaded = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        used = sorted((loaded - _bound(tree)) & set(tainted))  # the cell's own variables are its own
         if used:
-            out[cell["name"]] = (f"answer cell `{cell['name']}` uses `{used[0]}`, which another cell "
-                                 f"took from the course ({tainted[used[0]][1]})")
+            out[name] = (f"answer cell `{name}` uses `{used[0]}`, which another cell "
+                         f"took from the course ({tainted[used[0]][1]})")
     return out
 
 
@@ -164,16 +186,13 @@ def check_own_work(fn, what: str | None = None) -> None:
 
     try:
         reachable = _reachable(fn)
-    except AssertionError:
-        return  # source unreadable (a builtin, a lambda in a container): nothing to read
-    except Exception:
+    except Exception:  # source unreadable (a builtin, a lambda in a container): nothing to read
         return
-    for function, tree in reachable.items():
-        for node in ast.walk(tree):
-            problem = _problem(node)
-            if problem:
-                name = what or getattr(fn, "__qualname__", "your code")
-                raise AssertionError(MESSAGE.format(why=f"{name} uses {problem}"))
+    for tree in reachable.values():
+        found = _problems(tree)
+        if found:
+            name = what or getattr(fn, "__qualname__", "your code")
+            raise AssertionError(MESSAGE.format(why=f"{name} uses {found[0][1]} (line {found[0][0]})"))
 
 
 # -- run time --------------------------------------------------------------------------

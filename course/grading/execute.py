@@ -224,7 +224,7 @@ def outcome_of(run: Run, cells: list[dict], limits: Limits) -> Outcome:
     """Turn what a worker reported into outputs for every code cell and one status; the
     test cells of an exercise whose answer leans on the course's own code fail (read here,
     from the cells' text, not from anything the sandbox reports)."""
-    outcome = _outcome_of(run, cells, limits)
+    outcome = _from_worker(run, cells, limits)
     leaning = own_work.violations(cells)
     if leaning:
         exercises = sorted(leaning, key=len, reverse=True)
@@ -237,7 +237,7 @@ def outcome_of(run: Run, cells: list[dict], limits: Limits) -> Outcome:
     return outcome
 
 
-def _outcome_of(run: Run, cells: list[dict], limits: Limits) -> Outcome:
+def _from_worker(run: Run, cells: list[dict], limits: Limits) -> Outcome:
     outcome = Outcome(status="graded", seconds=run.seconds, cell_seconds=run.cell_seconds, log=list(run.events))
     left = limits.notebook_output
     for index, cell in enumerate(cells):

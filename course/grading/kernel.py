@@ -10,7 +10,10 @@ descriptors (C code, subprocesses) is collected from files after each cell.
 Answer cells and the course's locked demo cells go through IPython (magics, ``!``
 commands, display hooks). Test cells do not: they run through ``run_test_cell``, a
 small runner made of references captured at start-up, with the guard restoring
-trusted state before and verifying it after (see ``course.grading.guard``).
+trusted state before and verifying it after (see ``course.grading.guard``), in a
+namespace of their own: the notebook's names plus what earlier test cells bound, so
+that nothing a test imports (the course's reference implementations) reaches the
+learner's code.
 """
 
 from __future__ import annotations
@@ -266,10 +269,9 @@ class Kernel:
         self.fd_files = fd_files
         self.fd_offsets = [0, 0]
         self.namespace = shell.user_ns
-        # Test cells run in a namespace of their own: they see every name the notebook
-        # defines, but what they bind (references, helpers, imports of the course's
-        # checks) never reaches the learner's code.
-        self.test_namespace: dict = {}
+        # Test cells run in a namespace of their own: every name the notebook defines, plus
+        # what earlier test cells bound (references, helpers, imports of the course's
+        # checks), which never reaches the learner's code.
         self.test_names: dict = {}
         self.tests_run = 0
 
@@ -283,8 +285,6 @@ class Kernel:
         outputs.begin()
         if kind == "test":
             tampered = self.guard.restore(self.namespace, self.streams)
-            self.test_namespace.update(self.namespace)
-            self.test_namespace.update(self.test_names)
             status = self.run_test_cell(source, name)
             after = self.guard.verify()
             if after:
@@ -312,8 +312,7 @@ class Kernel:
         shell.execution_count = count + 1
         filename = f"<test cell {name or count}>"
         linecache.cache[filename] = (_len(source), None, source.splitlines(True), filename)
-        namespace = self.test_namespace
-        before = dict(namespace)
+        namespace = {**self.namespace, **self.test_names}
         try:
             tree = _compile(source, filename, "exec", _ONLY_AST, dont_inherit=True)
             last = None
@@ -330,8 +329,7 @@ class Kernel:
             outputs.error(_type(error).__name__, _safe_str(error), _format_traceback(error, filename))
             status = "error"
         for key, value in namespace.items():  # what this cell bound stays the tests' own
-            if before.get(key, _MISSING) is not value and self.namespace.get(key, _MISSING) is not value \
-                    and not key.startswith("__"):
+            if self.namespace.get(key, _MISSING) is not value and not key.startswith("__"):
                 self.test_names[key] = value
         return status
 

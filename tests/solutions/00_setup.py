@@ -16,15 +16,15 @@ def environment_report():
 ''',
     "pick_device": '''
 def pick_device(prefer=None):
-    checks = {"cuda": torch.cuda.is_available, "mps": torch.backends.mps.is_available, "cpu": lambda: True}
-    if prefer is None:
-        order = ["cuda", "mps", "cpu"]
-    elif prefer in checks:
-        order = [prefer, "cuda", "mps", "cpu"]
-    else:
+    backends = {"cuda": torch.cuda.is_available, "mps": torch.backends.mps.is_available, "cpu": lambda: True}
+    if prefer is not None and prefer not in backends:
         raise ValueError(prefer)
-    name = next(n for n in order if checks[n]())
-    return torch.device(name)
+    if prefer is not None and backends[prefer]():
+        return torch.device(prefer)
+    # torch.accelerator (torch 2.6+) names the accelerator this machine has, whatever its kind
+    if torch.accelerator.is_available():
+        return torch.accelerator.current_accelerator()
+    return torch.device("cpu")
 ''',
     "move_to": '''
 def move_to(obj, device):

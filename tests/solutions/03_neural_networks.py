@@ -597,4 +597,7 @@ MUTANTS["sigmoid"] += [
     return torch.where(x >= 0, 1 / (1 + torch.exp(-x)), torch.exp(x) / (1 + torch.exp(x)))""",
     """def sigmoid(x):  # through log1p: exp(-log1p(exp(-x))) is finite forwards, nan backwards
     return torch.exp(-torch.log1p(torch.exp(-x)))""",
+    """def sigmoid(x):  # stable everywhere but at 0: autograd's |x| has gradient 0 there
+    e = torch.exp(-x.abs())
+    return torch.where(x >= 0, 1 / (1 + e), e / (1 + e))""",
 ]
