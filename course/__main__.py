@@ -1,4 +1,4 @@
-from course.cli import main
+from course.cli import run
 
 if __name__ == "__main__":  # not when a Dask worker process re-imports the main module
-    raise SystemExit(main())
+    run()

@@ -10,6 +10,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from course import interrupts
 from course.assignments import CourseError, find_root, resolve
 
 
@@ -304,22 +305,11 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
-def install_signal_handlers() -> None:
-    """Ctrl-C and SIGTERM stop any command, however it was started: a process started in
-    the background, by a CI step or by a test runner can inherit SIGINT *ignored*, and
-    Python then never raises KeyboardInterrupt; SIGTERM would kill it without clean-up."""
-    import signal
-
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _interrupt)
+INTERRUPTED = 130  # the exit status of a command stopped by Ctrl-C or SIGTERM
 
 
 def main(argv: list[str] | None = None) -> int:
-    install_signal_handlers()
+    interrupts.install()
     args = parser().parse_args(argv)
     # nbgrader shells out to alembic: make this interpreter's bin/ reachable.
     bindir = str(Path(sys.executable).parent)
@@ -337,4 +327,16 @@ def main(argv: list[str] | None = None) -> int:
         close_pools(kill=True)  # however far it got (workers still starting too): nothing waits for them
         print("course: interrupted; whatever was graded is kept (run the same command again to go on)",
               file=sys.stderr)
-        return 130
+        return INTERRUPTED
+
+
+def run() -> None:
+    """The ``course`` command: ``main``, then exit. An interrupted run leaves at once: the
+    sandboxes are killed and what was graded is on disk, and the interpreter would otherwise
+    join threads that may still wait on a killed sandbox (Ctrl-C would seem to do nothing)."""
+    code = main()
+    if code == INTERRUPTED:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    raise SystemExit(code)

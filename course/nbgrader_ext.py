@@ -183,6 +183,7 @@ class SandboxExecute(Preprocessor):
             if stored is not None:  # course grade ran different code: say so, it costs a second run
                 outcome.log.insert(0, "nbgrader prepared other code than was executed first: executed it again")
                 ex.RERUNS += 1
+        ex.fail_leaning_answers(outcome, cells)
         ex.apply(nb, outcome)
         with ex._registry_lock:
             ex.APPLIED[key] = outcome

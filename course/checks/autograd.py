@@ -35,7 +35,7 @@ _index = operator.index
 reference_sigmoid = _sigmoid
 
 
-def straight_through(x):
+def straight_through_reference(x):
     """The straight-through reference: ``round(x)`` in value, ``x`` in gradient."""
     return x + (_round(x) - x).detach()
 

@@ -23,7 +23,6 @@ import functools
 import os
 import re
 import sys
-import threading
 
 # Identifiers that reach the course's code or any module's globals by computed names.
 REACHING = {
@@ -89,16 +88,9 @@ def _problem(node) -> str | None:
     return None
 
 
-_parse_lock = threading.Lock()
-
-
 def _parse(code: str) -> ast.AST | None:
-    """``ast.parse``, one thread at a time: Python 3.11's AST conversion keeps its recursion
-    depth per interpreter, and the grader reads several notebooks at once
-    ("AST constructor recursion depth mismatch")."""
     try:
-        with _parse_lock:
-            return ast.parse(code)
+        return ast.parse(code)
     except (SyntaxError, ValueError):
         return None  # the cell fails on its own
 
@@ -147,7 +139,10 @@ def violations(cells: list[dict]) -> dict[str, str]:
     (dicts with ``source``, ``kind`` and ``name``, as the grader runs them).
 
     A cell the learner added (kind ``code``) that reaches the course taints the names it
-    binds; an answer cell that uses a tainted name leans on the course too."""
+    binds; an answer cell that uses a tainted name leans on the course too.
+
+    Call it from one thread only: Python 3.11 converts syntax trees with interpreter-wide
+    state, and two threads parsing at once fail ("AST constructor recursion depth mismatch")."""
     tainted: dict[str, tuple[int, str]] = {}
     answers = []
     for cell in cells:
@@ -246,6 +241,5 @@ def course_only(fn):
 def wrap_references(namespace: dict) -> None:
     """Wrap every reference implementation a checks module defines (its last line calls this)."""
     for name, value in list(namespace.items()):
-        if REFERENCE_NAME.search(name) and not name.startswith("_") and callable(value) \
-                and not isinstance(value, type):
+        if REFERENCE_NAME.search(name) and callable(value) and not isinstance(value, type):
             namespace[name] = course_only(value)

@@ -47,6 +47,7 @@ from pathlib import Path
 import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 
+from course import interrupts
 from course.assignments import Assignment, CourseError, resolve
 from course.gradebook import SharedState, check_reachable, exclusive, is_sqlite
 from course.grading import execute as ex
@@ -472,6 +473,7 @@ def _grade_locked(root, config, assignment, only, feedback, db_url, progress, jo
             # with a timeout: a signal delivered to another thread only sets a flag, and the main
             # thread must wake up to run the handler (Ctrl-C, SIGTERM)
             done, _ = futures.wait(pending, timeout=0.2, return_when=futures.FIRST_COMPLETED)
+            interrupts.check()
             for future in done:
                 student, cells, note, prepared = pending.pop(future)
                 began = time.perf_counter()

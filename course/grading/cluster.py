@@ -38,6 +38,7 @@ import threading
 import time
 from pathlib import Path
 
+from course import interrupts
 from course.assignments import CourseError
 
 TASK_GRACE = 300.0  # seconds beyond c.Sandbox.notebook_timeout before a task counts as hung
@@ -224,6 +225,7 @@ def run(cluster: Cluster, bundle: dict, todo: list[tuple[str, str, dict]], publi
         while pending:
             try:
                 done, _ = wait(list(pending), timeout=5, return_when="FIRST_COMPLETED")
+                interrupts.check()
             except TimeoutError:
                 done = set()
             except Exception as error:  # noqa: BLE001 - distributed's own TimeoutError on older versions

@@ -220,24 +220,26 @@ def _within_budget(outputs: list[dict], cell_limit: int, left: int) -> tuple[lis
     return kept, left - used
 
 
-def outcome_of(run: Run, cells: list[dict], limits: Limits) -> Outcome:
-    """Turn what a worker reported into outputs for every code cell and one status; the
-    test cells of an exercise whose answer leans on the course's own code fail (read here,
-    from the cells' text, not from anything the sandbox reports)."""
-    outcome = _from_worker(run, cells, limits)
+def fail_leaning_answers(outcome: Outcome, cells: list[dict]) -> None:
+    """The test cells of an exercise whose answer leans on the course's own code fail, read from
+    the cells' text, not from anything the sandbox reports (``course.checks.own_work``).
+
+    Called by ``SandboxExecute``, in nbgrader's (main) thread: never from the threads that
+    wait for sandboxes (see ``own_work.violations``)."""
     leaning = own_work.violations(cells)
-    if leaning:
-        exercises = sorted(leaning, key=len, reverse=True)
-        for index, cell in enumerate(cells):
-            if cell["kind"] != "test" or index >= len(outcome.outputs):
-                continue
-            exercise = exercise_of(cell.get("name", ""), exercises)
-            if exercise in leaning:
-                outcome.outputs[index] = [_error("OwnWorkError", own_work.MESSAGE.format(why=leaning[exercise]))]
-    return outcome
+    if not leaning:
+        return
+    exercises = sorted(leaning, key=len, reverse=True)
+    for index, cell in enumerate(cells):
+        if cell["kind"] != "test" or index >= len(outcome.outputs):
+            continue
+        exercise = exercise_of(cell.get("name", ""), exercises)
+        if exercise in leaning:
+            outcome.outputs[index] = [_error("OwnWorkError", own_work.MESSAGE.format(why=leaning[exercise]))]
 
 
-def _from_worker(run: Run, cells: list[dict], limits: Limits) -> Outcome:
+def outcome_of(run: Run, cells: list[dict], limits: Limits) -> Outcome:
+    """Turn what a worker reported into outputs for every code cell and one status."""
     outcome = Outcome(status="graded", seconds=run.seconds, cell_seconds=run.cell_seconds, log=list(run.events))
     left = limits.notebook_output
     for index, cell in enumerate(cells):

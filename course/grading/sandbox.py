@@ -37,6 +37,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from course import interrupts
 from course.grading.protocol import FrameReader, ProtocolError, encode, recv_control, send_control, session_of
 
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
@@ -686,6 +687,7 @@ class Pool:
         for t in threads:
             while t.is_alive():  # in short waits: the main thread must wake to run signal handlers
                 t.join(0.2)
+                interrupts.check()
         with self.lock:
             self.idle += made
             self.alive += len(made)

@@ -432,3 +432,11 @@ MUTANTS["make_loaders"] += [
     return (DataLoader(TensorDataset(x[train], y[train]), batch_size=batch_size, shuffle=True, generator=g),
             DataLoader(TensorDataset(x[val], y[val]), batch_size=batch_size))""",
 ]
+MUTANTS["train_one_epoch"].append('''import sys
+
+def train_one_epoch(model, loader, loss_fn, optimizer, device="cpu"):  # the course's loop, named at run time
+    module = getattr(sys, "mod" + "ules")["cour" + "se.checks.training"]
+    return getattr(module, "_refer" + "ence_epoch")(model, loader, loss_fn, optimizer)''')
+MUTANTS["evaluate"].append('''def evaluate(model, loader, device="cpu"):  # the course's accuracy
+    from course.checks.training import _reference_accuracy
+    return _reference_accuracy(model, loader)''')
