@@ -359,12 +359,6 @@ def test_a_planted_module_does_not_replace_the_course_checks(batch):
     assert all(s == top for e, (s, top) in got.items() if e != "tensor_attributes"), got
 
 
-def test_tampering_is_reported(batch):
-    _, results, _, _ = batch
-    assert "changed what the tests rely on" in results["tamper_course"].message
-    assert "compare_close" in results["tamper_course"].message
-
-
 # -- state one submission leaves for the next one in the same worker ------------------------
 
 PLANT = '''

@@ -78,8 +78,11 @@ _own_work_checked: dict[int, object] = {}
 
 
 def _check_own_work(fn) -> None:
-    """Once per function: its code must not lean on the course's (see ``own_work``)."""
-    if id(fn) in _own_work_checked:
+    """Once per function: its code must not lean on the course's (see ``own_work``). A handle
+    to the learner's process is not read here: the grader reads the notebook's text."""
+    from course.runner.tester import is_remote
+
+    if id(fn) in _own_work_checked or is_remote(fn):
         return
     _check_own(fn)
     _own_work_checked[id(fn)] = fn  # kept alive, so the id is not reused
@@ -88,11 +91,25 @@ def _check_own_work(fn) -> None:
 def call(fn, *args, **kwargs):
     """Call the learner's ``fn``; an exception becomes a message naming the call."""
     _check_own_work(fn)
+    return _answer(fn, lambda: _signature(fn, args, kwargs), fn, args, kwargs)
+
+
+def call_probe(probe: str, fn, *args):
+    """Run the course's ``probe`` on the learner's ``fn`` (``course.runner.probes``): where
+    ``fn`` lives, so that what only that process can see (shared memory, autograd) is seen.
+    An exception becomes a message naming the call of ``fn``."""
+    from course.runner.tester import run_probe
+
+    _check_own_work(fn)
+    return _answer(fn, lambda: _signature(fn, args, {}), run_probe, (probe, fn, *args), {})
+
+
+def _answer(fn, signature, target, args, kwargs):
     try:
-        return fn(*args, **kwargs)
+        return target(*args, **kwargs)
     except NotImplementedError as error:
         if str(error):  # raised by something inside the learner's code, not the stub
-            raise AssertionError(f"{_signature(fn, args, kwargs)} raised NotImplementedError: {error}") from error
+            raise AssertionError(f"{signature()} raised NotImplementedError: {error}") from error
         name = getattr(fn, "__name__", "this exercise")
         raise AssertionError(
             f"{name} is not implemented yet: replace `raise NotImplementedError()` in its cell with your code"
@@ -100,9 +117,7 @@ def call(fn, *args, **kwargs):
     except AssertionError:
         raise
     except Exception as error:  # the learner's code failed: say where and on what
-        raise AssertionError(
-            f"{_signature(fn, args, kwargs)} raised {type(error).__name__}: {error}"
-        ) from error
+        raise AssertionError(f"{signature()} raised {type(error).__name__}: {error}") from error
 
 
 def check_type(value, types, what: str) -> None:

@@ -80,6 +80,108 @@ def _names_used(tree: ast.AST):
         yield name, line
 
 
+class _Code:
+    """One function or class of the learner's, as a syntax tree."""
+
+    def __init__(self, label: str, name: str, tree: ast.AST, own):
+        self.label, self.name, self.tree, self.own = label, name, tree, own
+
+
+def _code_of(obj, what: str) -> list[_Code]:
+    """The code ``obj`` runs: its own and the notebook's functions and classes it names.
+    A handle to the learner's process is read from the notebook's text."""
+    from course.runner.tester import is_remote
+
+    if is_remote(obj):
+        return _code_in_text(obj, what)
+    return [_Code(fn.__qualname__, fn.__name__, tree, lambda name, fn=fn: _own(fn, name))
+            for fn, tree in _reachable(obj).items()]
+
+
+def _cell_tree(source: str) -> ast.Module | None:
+    try:
+        from IPython.core.inputtransformer2 import TransformerManager
+
+        source = TransformerManager().transform_cell(source)
+    except Exception:  # noqa: BLE001 - read the text as it is
+        pass
+    try:
+        return ast.parse(source)
+    except (SyntaxError, ValueError):
+        return None
+
+
+def _code_in_text(obj, what: str) -> list[_Code]:
+    """What the name a test cell read ``obj`` by is bound to in the notebook's cells (the last
+    binding at the top level of a cell), and what that code names in turn."""
+    bound: dict[str, ast.AST] = {}
+    for source in obj._learner.sources:
+        tree = _cell_tree(source)
+        for statement in tree.body if tree is not None else ():
+            for name in _top_level_names(statement):
+                bound[name] = statement
+    origin = obj._origin or obj.__name__
+    if origin not in bound:
+        raise AssertionError(f"cannot find where `{origin}` is defined in your cells: define it in its answer "
+                             f"cell with `def {origin}(...)` (or `class {origin}`)")
+    definitions = {n for n, s in bound.items() if _isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+    found, todo = {}, [origin]
+    while todo:
+        name = todo.pop()
+        if name in found or name not in bound:
+            continue
+        found[name] = bound[name]
+        todo += [n.id for n in ast.walk(bound[name]) if _isinstance(n, ast.Name) and n.id in definitions]
+    return [_Code(name, name, tree, lambda other: other in definitions) for name, tree in found.items()]
+
+
+def _top_level_names(statement) -> list[str]:
+    if _isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return [statement.name]
+    if _isinstance(statement, (ast.Import, ast.ImportFrom)):
+        return [(a.asname or a.name).split(".")[0] for a in statement.names]
+    targets = []
+    if _isinstance(statement, ast.Assign):
+        targets = statement.targets
+    elif _isinstance(statement, (ast.AnnAssign, ast.AugAssign)):
+        targets = [statement.target]
+    names = []
+    for target in targets:
+        names += [n.id for n in ast.walk(target) if _isinstance(n, ast.Name)]
+    return names
+
+
+# Ways to reach a function without naming it: a rule that forbids calls cannot see through them.
+COMPUTED = {"eval", "exec", "compile", "__import__", "importlib", "import_module", "globals", "vars", "locals",
+            "__dict__", "__getattribute__", "attrgetter", "methodcaller", "__builtins__", "builtins", "sys",
+            "__globals__", "__code__"}
+
+
+def _computed_name(tree: ast.AST) -> tuple[str, int] | None:
+    constant_imports: set[int] = set()
+    for node in ast.walk(tree):
+        if _isinstance(node, ast.Call) and _isinstance(node.func, ast.Name) and node.func.id in ("getattr", "setattr",
+                                                                                                   "hasattr", "delattr"):
+            if len(node.args) >= 2 and not (_isinstance(node.args[1], ast.Constant) and _isinstance(node.args[1].value, str)):
+                return f"{node.func.id}(...) with a computed name", node.lineno
+        if (_isinstance(node, ast.Call) and node.args and _isinstance(node.args[0], ast.Constant)
+                and _isinstance(node.args[0].value, str)
+                and ((_isinstance(node.func, ast.Name) and node.func.id in ("__import__", "import_module"))
+                     or (_isinstance(node.func, ast.Attribute) and node.func.attr == "import_module"))):
+            constant_imports.add(id(node.func))  # a constant module name: what follows is read as usual
+            if _isinstance(node.func, ast.Attribute):
+                constant_imports.add(id(node.func.value))
+        if id(node) in constant_imports:
+            continue
+        name = node.id if _isinstance(node, ast.Name) else node.attr if _isinstance(node, ast.Attribute) else None
+        if name is None and _isinstance(node, (ast.Import, ast.ImportFrom)):
+            modules = [a.name for a in node.names] + ([node.module] if _isinstance(node, ast.ImportFrom) and node.module else [])
+            name = next((m for m in modules if m.split(".")[0] in COMPUTED), None)
+        if name in COMPUTED:
+            return f"`{name}`", node.lineno
+    return None
+
+
 def _reachable(obj):
     """``obj``'s functions plus the notebook-defined functions and classes they name."""
     todo = list(_functions_of(obj))
@@ -115,17 +217,21 @@ def forbid_calls(obj, names, what: str | None = None, *, allow_own: bool = False
     """
     what = what or getattr(obj, "__qualname__", repr(obj))
     banned = set(names)
-    for fn, tree in _reachable(obj).items():
-        where = "" if fn is obj else f" (in {fn.__qualname__})"
-        for name, line, node in _names_and_nodes(tree):
-            if name not in banned or (allow_own and _isinstance(node, ast.Name) and _own(fn, name)):
+    for code in _code_of(obj, what):
+        where = "" if code.name == getattr(obj, "__name__", None) else f" (in {code.label})"
+        for name, line, node in _names_and_nodes(code.tree):
+            if name not in banned or (allow_own and _isinstance(node, ast.Name) and code.own(name)):
                 continue
             raise AssertionError(
                 f"{what} must not use `{name}`{where}, line {line} of its source: write it with basic tensor operations"
             )
         for symbol, op in _OPERATORS.items():
-            if symbol in banned and any(_isinstance(n, op) for n in ast.walk(tree)):
+            if symbol in banned and any(_isinstance(n, op) for n in ast.walk(code.tree)):
                 raise AssertionError(f"{what} must not use the `{symbol}` operator{where}")
+        computed = _computed_name(code.tree)
+        if computed:
+            raise AssertionError(f"{what} must not reach functions by computed names: it uses {computed[0]}{where}, "
+                                 f"line {computed[1]}; call what you need by its name")
 
 
 def forbid_loops(obj, what: str | None = None) -> None:
@@ -141,17 +247,17 @@ def forbid_loops(obj, what: str | None = None) -> None:
         ast.DictComp: "a dict comprehension",
         ast.GeneratorExp: "a generator expression",
     }
-    for fn, tree in _reachable(obj).items():
-        for node in ast.walk(tree):
+    for code in _code_of(obj, what):
+        for node in ast.walk(code.tree):
             kind = loops.get(type(node))
             if kind:
                 raise AssertionError(f"{what} must not loop: it uses {kind} (line {node.lineno}); use tensor operations")
             if (
                 _isinstance(node, ast.Call)
                 and _isinstance(node.func, ast.Name)
-                and node.func.id == fn.__name__
+                and node.func.id == code.name
             ):
-                raise AssertionError(f"{what} must not loop: {fn.__name__} calls itself (line {node.lineno})")
-        for name, _ in _names_used(tree):
+                raise AssertionError(f"{what} must not loop: {code.name} calls itself (line {node.lineno})")
+        for name, _ in _names_used(code.tree):
             if name in ("map", "reduce", "accumulate", "apply_", "vmap"):
                 raise AssertionError(f"{what} must not loop: it uses `{name}`; use tensor operations")

@@ -85,8 +85,15 @@ def assignment_files(source_dir: Path, ignore: list[str], limit: int = 64 << 20)
     return files
 
 
-def make_job(cells: list[dict], limits: Limits, jobs: int, files: dict[str, str] | None = None) -> dict:
-    return {"cells": cells, "limits": limits.for_worker(jobs), "files": files or {}}
+# Assignments whose test cells run in the tester's process, apart from the learner's code
+# (course.runner); the others still run theirs in the learner's process, behind the guard.
+SEPARATE_TESTER = frozenset({"01_tensors"})
+
+
+def make_job(cells: list[dict], limits: Limits, jobs: int, files: dict[str, str] | None = None,
+             assignment: str = "") -> dict:
+    return {"cells": cells, "limits": limits.for_worker(jobs), "files": files or {},
+            "separate": assignment in SEPARATE_TESTER}
 
 
 @dataclass
@@ -334,8 +341,9 @@ def apply(nb, outcome: Outcome) -> None:
         index += 1
 
 
-def execute(cells: list[dict], limits: Limits, spec, jobs: int, files: dict | None = None) -> Outcome:
-    """Run ``cells`` in a worker of the shared pool for ``spec``."""
+def execute(cells: list[dict], limits: Limits, spec, jobs: int, files: dict | None = None,
+            assignment: str = "") -> Outcome:
+    """Run ``cells`` of ``assignment`` in a worker of the shared pool for ``spec``."""
     pool = pool_for(spec, jobs)
-    run = pool.run(make_job(cells, limits, jobs, files), limits)
+    run = pool.run(make_job(cells, limits, jobs, files, assignment), limits)
     return outcome_of(run, cells, limits)

@@ -158,6 +158,7 @@ def main(argv: list[str] | None = None) -> None:
     builtins.input = graded_input
     from course.grading.guard import Guard
     from course.grading.kernel import make_shell
+    from course.runner import codec, learner as _learner, probes, tester  # noqa: F401 - before the guard records
 
     shell = make_shell(1 << 20, 16 << 20)
     warm_hypothesis()
@@ -208,16 +209,72 @@ def _set_dumpable(flag: bool) -> None:
 
 
 def child(fd: int, args: dict, number: int, shell, guard, baseline: dict) -> None:
-    """One submission, in a fresh process: set up, then run the cells."""
-    import resource
-
+    """One submission, in two fresh processes: this one becomes the tester (it reads the job,
+    runs the test cells and writes the results); its child, forked before the job is read,
+    becomes the learner's process (see ``course.runner``)."""
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a too-large file is an OSError, not a dead process
     os.setsid()
+    mine, theirs = socket.socketpair()
+    pid = os.fork()
+    if pid == 0:  # the learner's process: it never holds the job, the results' socket or the tester's end
+        try:
+            os.close(fd)
+            mine.close()
+            learner(theirs, args, number, shell, guard, baseline)
+        except BaseException:
+            import traceback
+            traceback.print_exc()
+        finally:
+            os._exit(70)
+    theirs.close()
+    _set_dumpable(False)  # the learner cannot trace this process or read its memory
+    null = os.open("/dev/null", os.O_RDWR)
+    for target in (0, 1, 2) if not os.environ.get("COURSE_DEBUG_TESTER") else (0,):
+        os.dup2(null, target)
     job = read_frame(fd)
+    from course.runner import codec
+
+    codec.send(mine, {"op": "setup", "limits": job.get("limits", {}), "files": job.get("files") or {},
+                      "env": job.get("env") or {}})
     limits = job.get("limits", {})
-    me = os.getpid()
+    threads = int(limits.get("threads", 1))
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+    except Exception:
+        pass
+    from course.grading.kernel import Kernel
+    from course.runner.tester import Learner, Tester
+
+    shell.grader_outputs.cell_limit = int(limits.get("cell_output", 1 << 20))
+    shell.grader_outputs.total_left = int(limits.get("notebook_output", 16 << 20))
+    kernel = Kernel(shell, guard, ("", ""))
+    sys.stdout, sys.stderr = kernel.streams
+    write_frame(fd, {"t": "hello", "pid": os.getpid()})
+    tester = Tester(kernel, Learner(mine, pid), lambda frame: write_frame(fd, frame))
+    tester.run(job.get("cells", []), separate=bool(job.get("separate")))
+    try:
+        codec.send(mine, {"op": "end"})
+    except OSError:
+        pass
+    os._exit(0)
+
+
+def learner(sock, args: dict, number: int, shell, guard, baseline: dict) -> None:
+    """The learner's process: set up its scratch folder, drop privileges, set limits, then
+    run the cells the tester sends (``course.runner.learner.serve``)."""
+    import resource
+
+    from course.runner import codec
+
+    message = codec.receive(sock)
+    if message is None:
+        return
+    job = message[0]
+    limits = job.get("limits", {})
 
     scratch = os.path.join(args["scratch"], f"job-{number}")
     os.mkdir(scratch, 0o700)
@@ -251,7 +308,8 @@ def child(fd: int, args: dict, number: int, shell, guard, baseline: dict) -> Non
     vm_size, vm_data = baseline.get("VmSize", 0), baseline.get("VmData", 0)
     _limit(resource.RLIMIT_AS, vm_size + memory + (2 << 30))
     _limit(resource.RLIMIT_DATA, vm_data + memory)
-    shared = 0 if args.get("drop_privileges") else int(baseline.get("Threads", 0))  # same uid as the worker
+    # same uid as the worker and the tester: their threads count too
+    shared = 0 if args.get("drop_privileges") else 2 * int(baseline.get("Threads", 0)) + 8
     _limit(resource.RLIMIT_NPROC, int(limits.get("processes", 64)) + shared)
     _limit(resource.RLIMIT_FSIZE, int(limits.get("file_size", 256 << 20)))
     _limit(resource.RLIMIT_CORE, 0)
@@ -282,34 +340,15 @@ def child(fd: int, args: dict, number: int, shell, guard, baseline: dict) -> Non
     except Exception:
         pass
 
-    from course.grading.kernel import Kernel, stop_reason
+    from course.grading.kernel import Kernel
+    from course.runner.learner import serve
 
     shell.grader_outputs.cell_limit = int(limits.get("cell_output", 1 << 20))
     shell.grader_outputs.total_left = int(limits.get("notebook_output", 16 << 20))
 
     kernel = Kernel(shell, guard, fd_files)
     kernel.start()
-    write = write_frame
-    getpid = os.getpid
-    write(fd, {"t": "hello", "pid": me})
-    started = time.monotonic()
-    for index, cell in enumerate(job.get("cells", [])):
-        write(fd, {"t": "start", "i": index})
-        began = time.monotonic()
-        status, outputs, count, tampered = kernel.run(cell.get("source", ""), cell.get("kind", "code"),
-                                                      cell.get("name", ""))
-        if getpid() != me:  # a copy made by os.fork() in the learner's code: it reports nothing
-            os._exit(0)
-        frame = {"t": "cell", "i": index, "status": status, "outputs": outputs, "count": count,
-                 "seconds": round(time.monotonic() - began, 4)}
-        if tampered:
-            frame["tampered"] = tampered[:20]
-        write(fd, frame)
-        stop = stop_reason(status, outputs)
-        if stop:
-            write(fd, {"t": "stop", "i": index, "reason": stop[0], "message": stop[1]})
-            break
-    write(fd, {"t": "done", "seconds": round(time.monotonic() - started, 4)})
+    serve(sock, kernel)
     os._exit(0)
 
 
