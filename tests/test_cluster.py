@@ -326,12 +326,13 @@ def test_a_task_that_runs_too_long_is_stopped_marked_and_graded_again_next_time(
     url = postgres.create("hang")
     root = copy_course(klass, tmp_path / "course")
     assignment, _ = klass
-    # every task counts as hung once it has run 1 s (the real limit: notebook_timeout + TASK_GRACE)
-    monkeypatch.setattr(cluster, "TASK_GRACE", 1 - LIMITS.notebook_timeout)
+    # every task counts as hung once it has run 0.5 s (the real limit: notebook_timeout + TASK_GRACE)
+    monkeypatch.setattr(cluster, "TASK_GRACE", 0.5 - LIMITS.notebook_timeout)
+    monkeypatch.setattr(cluster, "WATCH_INTERVAL", 0.1)  # look often: grading one notebook takes seconds
     first = {r.student_id: r for r in grade(root, assignment, db_url=url, cluster="local:1", limits=LIMITS,
                                             feedback=False, only=["ada"])}
     assert first["ada"].status == "crashed", first["ada"]
-    assert "ran for more than 1 s on the cluster without finishing and was stopped" in first["ada"].message
+    assert "ran for more than 0.5 s on the cluster without finishing and was stopped" in first["ada"].message
     assert "run `course grade` again" in first["ada"].message
     assert outcome(csv_rows(root))["ada"][0] == "crashed"
     _, _, state = gradebook_counts(url)

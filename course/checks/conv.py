@@ -19,7 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from hypothesis import strategies as st
 
-from course.checks.compare import _signature, call, check, check_type, compare_close, describe
+from course.checks.compare import _signature, call, call_probe, check, check_type, compare_close, describe
 from course.checks.strategies import tensors
 
 _conv2d = F.conv2d
@@ -278,14 +278,16 @@ def check_grads(fn, reference, args, kwargs=None, wrt=(0,), names=None, seed=0) 
     expected, ref_leaves = run(reference, False)
     upstream = torch.randn(expected.shape, generator=torch.Generator().manual_seed(seed), dtype=expected.dtype)
     ref_grads = _grad(expected, ref_leaves, upstream)
-    actual, leaves = run(fn, True)
+    keys = list(wrt) + (["bias"] if _isinstance(kwargs.get("bias"), torch.Tensor) else [])
+    # autograd through the learner's code runs where that code is; the gradients come back as data
+    actual, connected, grads, _ = call_probe("vjp", fn, list(args), kwargs, keys, upstream)
+    leaves = keys
     check_type(actual, torch.Tensor, what)
     check(tuple(actual.shape) == tuple(expected.shape),
           f"{what} returned shape {list(actual.shape)}, expected {list(expected.shape)}")
-    check(actual.requires_grad,
+    check(connected,
           f"{what}: the result is not connected to the inputs' autograd graph (no grad_fn), so no gradient "
           "can flow back; avoid .detach(), .item(), .numpy(), .data and torch.no_grad() in the computation")
-    grads = _grad(actual, leaves, upstream, allow_unused=True)
     labels = names or [f"argument {i}" for i in wrt]
     if len(leaves) > len(wrt):
         labels = list(labels) + ["bias"]

@@ -83,8 +83,8 @@ def _names_used(tree: ast.AST):
 class _Code:
     """One function or class of the learner's, as a syntax tree."""
 
-    def __init__(self, label: str, name: str, tree: ast.AST, own):
-        self.label, self.name, self.tree, self.own = label, name, tree, own
+    def __init__(self, label: str, name: str, tree: ast.AST, own, fn=None):
+        self.label, self.name, self.tree, self.own, self.fn = label, name, tree, own, fn
 
 
 def _code_of(obj, what: str) -> list[_Code]:
@@ -94,7 +94,7 @@ def _code_of(obj, what: str) -> list[_Code]:
 
     if is_remote(obj):
         return _code_in_text(obj, what)
-    return [_Code(fn.__qualname__, fn.__name__, tree, lambda name, fn=fn: _own(fn, name))
+    return [_Code(fn.__qualname__, fn.__name__, tree, lambda name, fn=fn: _own(fn, name), fn)
             for fn, tree in _reachable(obj).items()]
 
 
@@ -125,14 +125,35 @@ def _code_in_text(obj, what: str) -> list[_Code]:
         raise AssertionError(f"cannot find where `{origin}` is defined in your cells: define it in its answer "
                              f"cell with `def {origin}(...)` (or `class {origin}`)")
     definitions = {n for n, s in bound.items() if _isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+    # every top-level binding the code names is read too: `mp = F.max_pool2d` is seen where `mp` is used
     found, todo = {}, [origin]
     while todo:
         name = todo.pop()
         if name in found or name not in bound:
             continue
         found[name] = bound[name]
-        todo += [n.id for n in ast.walk(bound[name]) if _isinstance(n, ast.Name) and n.id in definitions]
+        todo += [n for n in _free_names(bound[name]) if n in bound]
     return [_Code(name, name, tree, lambda other: other in definitions) for name, tree in found.items()]
+
+
+def _free_names(statement) -> set[str]:
+    """The names a top-level statement reads from the notebook's globals: what it loads, less
+    what a function or class binds itself (parameters, assignments, loop targets, imports)."""
+    loads, local, declared = set(), set(), set()
+    for node in ast.walk(statement):
+        if _isinstance(node, ast.Name):
+            (loads if _isinstance(node.ctx, ast.Load) else local).add(node.id)
+        elif _isinstance(node, ast.arg):
+            local.add(node.arg)
+        elif _isinstance(node, (ast.Import, ast.ImportFrom)) and node is not statement:
+            local |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif _isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node is not statement:
+            local.add(node.name)
+        elif _isinstance(node, ast.Global):
+            declared |= set(node.names)
+    if not _isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return loads  # a top-level assignment's names are the notebook's own
+    return (loads - local) | (loads & declared)
 
 
 def _top_level_names(statement) -> list[str]:
@@ -152,9 +173,11 @@ def _top_level_names(statement) -> list[str]:
 
 
 # Ways to reach a function without naming it: a rule that forbids calls cannot see through them.
-COMPUTED = {"eval", "exec", "compile", "__import__", "importlib", "import_module", "globals", "vars", "locals",
-            "__dict__", "__getattribute__", "attrgetter", "methodcaller", "__builtins__", "builtins", "sys",
-            "__globals__", "__code__"}
+COMPUTED_NAMES = {"eval", "exec", "compile", "__import__", "importlib", "import_module", "globals", "vars", "locals",
+                  "attrgetter", "methodcaller", "__builtins__", "builtins", "breakpoint"}
+COMPUTED_ATTRIBUTES = {"__dict__", "__getattribute__", "__globals__", "__code__", "__builtins__", "__closure__",
+                       "__wrapped__", "__subclasses__", "import_module", "attrgetter", "methodcaller"}
+COMPUTED = COMPUTED_NAMES | COMPUTED_ATTRIBUTES
 
 
 def _computed_name(tree: ast.AST) -> tuple[str, int] | None:
@@ -173,11 +196,15 @@ def _computed_name(tree: ast.AST) -> tuple[str, int] | None:
                 constant_imports.add(id(node.func.value))
         if id(node) in constant_imports:
             continue
-        name = node.id if _isinstance(node, ast.Name) else node.attr if _isinstance(node, ast.Attribute) else None
-        if name is None and _isinstance(node, (ast.Import, ast.ImportFrom)):
+        name = None
+        if _isinstance(node, ast.Name) and node.id in COMPUTED_NAMES:
+            name = node.id
+        elif _isinstance(node, ast.Attribute) and node.attr in COMPUTED_ATTRIBUTES:
+            name = node.attr
+        elif _isinstance(node, (ast.Import, ast.ImportFrom)):
             modules = [a.name for a in node.names] + ([node.module] if _isinstance(node, ast.ImportFrom) and node.module else [])
-            name = next((m for m in modules if m.split(".")[0] in COMPUTED), None)
-        if name in COMPUTED:
+            name = next((m for m in modules if m.split(".")[0] in ("importlib", "builtins", "operator")), None)
+        if name is not None:
             return f"`{name}`", node.lineno
     return None
 

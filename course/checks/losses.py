@@ -14,7 +14,7 @@ import math
 import torch
 import torch.nn.functional as _functional
 
-from course.checks.compare import call, check, check_type, compare_close, describe
+from course.checks.compare import call, call_probe, check, check_type, compare_close, describe
 from course.checks.forbid import forbid_calls
 
 _isinstance = isinstance
@@ -98,13 +98,11 @@ def check_loss(fn, reference, *args, grad_wrt=(0,), rtol=None, atol=None, grad=T
     if ref_out.numel() == 0:
         return
     ref_grads = _grad(_scalar(ref_out), [leaves[i] for i in grad_wrt])
-    mine = {i: args[i].detach().clone().requires_grad_(True) for i in grad_wrt}
-    my_args = [mine.get(i, a) for i, a in enumerate(args)]
-    out = call(fn, *my_args, **kwargs)
-    check(_isinstance(out, _Tensor) and out.requires_grad,
+    upstream = torch.ones_like(ref_out) if ref_out.numel() <= 1 else _weights_like(ref_out)  # as _scalar does
+    out, connected, my_grads, _ = call_probe("vjp", fn, list(args), kwargs, list(grad_wrt), upstream.detach())
+    check(_isinstance(out, _Tensor) and connected,
           f"{what}: the result is not connected to the inputs' graph (no grad_fn): "
           "use tensor operations only (no .item(), .detach(), .numpy(), torch.tensor(...) on results)")
-    my_grads = _grad(_scalar(out), [mine[i] for i in grad_wrt], allow_unused=True)
     for i, g_mine, g_ref in zip(grad_wrt, my_grads, ref_grads):
         check(g_mine is not None, f"{what}: no gradient reaches argument {i} ({describe(args[i], 3)})")
         check(not bool(_isnan(g_mine).any()),
@@ -178,16 +176,27 @@ def check_ctc(fn, logits: torch.Tensor, target, blank=None, grad: bool = True) -
         return
     ref_leaf = logits.detach().clone().requires_grad_(True)
     (ref_grad,) = _grad(ctc_reference(_log_softmax(ref_leaf, dim=-1), target, b), [ref_leaf])
-    leaf = logits.detach().clone().requires_grad_(True)
-    out = call(fn, _log_softmax(leaf, dim=-1), list(target), **kwargs)
-    check(_isinstance(out, _Tensor) and out.requires_grad,
+    out, connected, my_grad = _through_log_softmax(fn, logits, target, kwargs)
+    check(_isinstance(out, _Tensor) and connected,
           f"{what}: the loss is not connected to log_probs' graph: use tensor operations only")
-    (my_grad,) = _grad(out.sum(), [leaf], allow_unused=True)
     check(my_grad is not None, f"{what}: no gradient reaches log_probs")
     check(not bool(_isnan(my_grad).any()),
           f"{what}: the gradient contains NaN at {_isnan(my_grad).nonzero().tolist()[:4]}: "
           "a log-sum-exp over entries that are all -inf has a NaN gradient; guard it")
     _close(my_grad, ref_grad, f"gradient of {what} w.r.t. the logits (through log_softmax)")
+
+
+def _through_log_softmax(fn, logits, target, kwargs):
+    """``fn(log_softmax(logits), target)`` and the gradient of its sum w.r.t. ``logits``: the
+    learner's part of the chain rule runs where the learner's code is (a probe), the
+    ``log_softmax`` part here. Returns (out, connected, gradient or None)."""
+    leaf = logits.detach().clone().requires_grad_(True)
+    log_probs = _log_softmax(leaf, dim=-1)
+    out, connected, (upstream,), _ = call_probe("vjp", fn, [log_probs.detach(), list(target)], kwargs, [0], None)
+    if not connected or upstream is None:
+        return out, connected, None
+    (grad,) = _grad(log_probs, [leaf], upstream.to(log_probs.dtype))
+    return out, connected, grad
 
 
 def check_ctc_long(fn, T: int, dtype, C: int = 5, target=(2,), seed: int = 0) -> None:
@@ -198,8 +207,7 @@ def check_ctc_long(fn, T: int, dtype, C: int = 5, target=(2,), seed: int = 0) ->
     logits = (torch.randn(T, C, generator=g, dtype=torch.float64) * 2).to(dtype)
     target = list(target)
     what = f"ctc_loss(log_probs {str(dtype).removeprefix('torch.')}[{T}, {C}], {target})"
-    leaf = logits.detach().clone().requires_grad_(True)
-    out = call(fn, _log_softmax(leaf, dim=-1), list(target))
+    out, connected, my_grad = _through_log_softmax(fn, logits, target, {})
     check_type(out, _Tensor, what)
     check(out.numel() == 1, f"{what} must return a single number (a 0-d tensor), got shape {list(out.shape)}")
     check(bool(torch.isfinite(out.detach()).all()),
@@ -210,8 +218,7 @@ def check_ctc_long(fn, T: int, dtype, C: int = 5, target=(2,), seed: int = 0) ->
     (ref_grad,) = _grad(expected, [ref_leaf])
     rtol = 1e-4 if dtype == torch.float32 else 1e-9
     compare_close(out.detach().double().reshape(()), expected.detach(), what, rtol=rtol, atol=0.0)
-    check(out.requires_grad, f"{what}: the loss is not connected to log_probs' graph: use tensor operations only")
-    (my_grad,) = _grad(out.sum(), [leaf], allow_unused=True)
+    check(connected, f"{what}: the loss is not connected to log_probs' graph: use tensor operations only")
     check(my_grad is not None and bool(torch.isfinite(my_grad).all()),
           f"{what}: the gradient is not finite; keep the recursion in log space")
     compare_close(my_grad.double(), ref_grad, f"gradient of {what} w.r.t. the logits",

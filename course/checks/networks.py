@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import course.checks.strategies  # noqa: F401 (warms hypothesis up)
-from course.checks.compare import call, check, check_type, compare_close, compare_equal, describe, fail
+from course.checks.compare import call, call_probe, check, check_type, compare_close, compare_equal, describe, fail
 from course.checks.forbid import forbid_calls
 
 _isinstance = isinstance
@@ -83,25 +83,23 @@ def check_activation(fn, reference, x, grad: bool = True, **kwargs) -> None:
     what = f"{fn.__name__}({describe(x, 4)}{kw})"
     before = x.clone()
     expected = reference(x.detach(), **kwargs)
-    if grad and x.dtype == torch.float64 and x.numel():
-        leaf = x.detach().clone().requires_grad_(True)
-        result = call(fn, leaf, **kwargs)
-    else:
-        leaf, result = None, call(fn, x, **kwargs)
+    differentiate = grad and x.dtype == torch.float64 and x.numel()
+    g = torch.linspace(-1.0, 1.0, expected.numel(), dtype=expected.dtype).reshape(expected.shape)
+    # in the learner's process (autograd runs where the code is): the value, the gradient, x after
+    result, connected, grads, (after,) = call_probe("vjp", fn, [x], kwargs, [0] if differentiate else [],
+                                                     g if differentiate else None, True)
     check(_isinstance(result, _Tensor), f"{what} returned {describe(result)}; expected a tensor")
     check(result.dtype == expected.dtype,
           f"{what} returned dtype {result.dtype}; expected {expected.dtype}, the input's")
     compare_close(result.detach(), expected, what, equal_nan=True)
-    check(_equal(x.detach(), before),
-          f"{what} changed its input x in place: it is now {describe(x)}; return a new tensor")
-    if leaf is not None:
-        check(result.requires_grad, f"{what}: the output does not require grad; keep it differentiable "
-                                    "(no .detach(), .item() or .numpy())")
-        g = torch.linspace(-1.0, 1.0, result.numel(), dtype=result.dtype).reshape(result.shape)
+    check(_equal(after, before) and _equal(x.detach(), before),
+          f"{what} changed its input x in place: it is now {describe(after)}; return a new tensor")
+    if differentiate:
+        check(connected, f"{what}: the output does not require grad; keep it differentiable "
+                         "(no .detach(), .item() or .numpy())")
         ref_leaf = x.detach().clone().requires_grad_(True)
         (want,) = _grad(reference(ref_leaf, **kwargs), ref_leaf, g)
-        (got,) = _grad(result, leaf, g, allow_unused=True, materialize_grads=True)
-        compare_close(got, want, f"the gradient of {what}")
+        compare_close(grads[0], want, f"the gradient of {what}")
 
 
 def check_finite(fn, x, **kwargs) -> None:
@@ -122,11 +120,9 @@ def check_finite_gradient(fn, reference, x, **kwargs) -> None:
     ``inf`` from the chain rule: ``0 * inf`` is ``nan``)."""
     kw = "".join(f", {k}={v!r}" for k, v in kwargs.items())
     what = f"{fn.__name__}({describe(x, 4)}{kw})"
-    leaf = x.detach().clone().requires_grad_(True)
-    result = call(fn, leaf, **kwargs)
-    check(_isinstance(result, _Tensor) and result.requires_grad,
+    result, connected, (got,), _ = call_probe("vjp", fn, [x], kwargs, [0], None, True)
+    check(_isinstance(result, _Tensor) and connected,
           f"{what}: the output does not require grad; keep it differentiable")
-    (got,) = _grad(result.sum(), leaf, allow_unused=True, materialize_grads=True)
     bad = ~_isfinite(got)
     if bad.any():
         i = bad.reshape(-1).nonzero()[0].item()

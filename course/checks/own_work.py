@@ -37,6 +37,14 @@ REACHING = {
     "get_referents": "`gc.get_referents`",
     "get_objects": "`gc.get_objects`",
 }
+# Reached by name, these run code or reach objects that no text check can follow.
+DYNAMIC_NAMES = {"eval": "`eval`", "exec": "`exec`", "compile": "`compile`", "globals": "`globals()`",
+                 "vars": "`vars()`", "locals": "`locals()`", "breakpoint": "`breakpoint()`"}
+DYNAMIC_ATTRIBUTES = {"__dict__", "__getattribute__", "__code__", "__closure__", "__wrapped__", "__subclasses__"}
+# What a module-like object may be asked for by a computed name: nothing.
+MODULES = {"sys", "builtins", "importlib", "gc", "inspect", "os", "types", "operator"}
+SYS_ALLOWED = {"version", "version_info", "platform", "executable", "float_info", "maxsize", "byteorder",
+               "implementation", "stdout", "stderr", "argv"}
 REFERENCE_NAME = re.compile(r"(^|_)reference(_|$)")
 _CHECKS_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -63,6 +71,8 @@ def _problem(node) -> str | None:
         for alias in node.names:
             if alias.name == "course" or alias.name.startswith("course."):
                 return f"`import {alias.name}`"
+            if alias.name in MODULES and alias.asname and alias.asname != alias.name:
+                return f"`import {alias.name} as {alias.asname}`"
     elif isinstance(node, ast.ImportFrom):
         if node.module and (node.module == "course" or node.module.startswith("course.")):
             return f"`from {node.module} import ...`"
@@ -75,9 +85,24 @@ def _problem(node) -> str | None:
             return f"the course's `{node.id}`"
         if node.id in REACHING:
             return REACHING[node.id]
+        if node.id in DYNAMIC_NAMES and isinstance(node.ctx, ast.Load):
+            return DYNAMIC_NAMES[node.id]
+    elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant) \
+            and node.args[0].value in MODULES and (
+                (isinstance(node.func, ast.Name) and node.func.id in ("__import__", "import_module"))
+                or (isinstance(node.func, ast.Attribute) and node.func.attr == "import_module")):
+        return f"`__import__({node.args[0].value!r})`"
+    elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("getattr", "setattr") \
+            and len(node.args) >= 2 and isinstance(node.args[0], ast.Name) and node.args[0].id in MODULES \
+            and not (isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str)):
+        return f"`{node.func.id}({node.args[0].id}, ...)` with a computed name"
     elif isinstance(node, ast.Attribute):
         if node.attr in REACHING:
             return REACHING[node.attr]
+        if node.attr in DYNAMIC_ATTRIBUTES:
+            return f"`{node.attr}`"
+        if isinstance(node.value, ast.Name) and node.value.id == "sys" and node.attr not in SYS_ALLOWED:
+            return f"`sys.{node.attr}`"
         if node.attr in reference_names():
             return f"the course's `{node.attr}`"
         if node.attr == "modules" and isinstance(node.value, ast.Name) and node.value.id == "sys":
@@ -207,6 +232,15 @@ def _kind(filename: str) -> str:
     return "learner"
 
 
+_LEARNER_PROCESS = []  # non-empty in the learner's process while a notebook is graded apart from its tests
+
+
+def refuse_learner_calls() -> None:
+    """From now on, in this process, references refuse every call that comes from learner code
+    (the learner's process of a notebook whose tests run in the tester: they never need one)."""
+    _LEARNER_PROCESS.append(True)
+
+
 def _called_by_learner_in_a_test() -> bool:
     """Whether the nearest non-library caller is a learner's cell while the grader runs a
     test cell (a ``<test cell ...>`` frame further up). In a learner's own kernel test
@@ -219,6 +253,8 @@ def _called_by_learner_in_a_test() -> bool:
             first = kind
             if first != "learner":
                 return False
+            if _LEARNER_PROCESS:
+                return True
         if kind == "test":
             return first == "learner"
         frame = frame.f_back

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from course.checks.compare import _signature, call, check, check_type, compare_close, describe
 from course.checks.conv import check_grads, int_or_pair
-from course.checks.forbid import _reachable
+from course.checks.forbid import _code_of
 from course.checks.strategies import tensors
 
 _max_pool2d = F.max_pool2d
@@ -53,7 +53,7 @@ def _is_notebook_code(obj, module: str) -> bool:
     return _isinstance(obj, (types.FunctionType, type)) and getattr(obj, "__module__", None) == module
 
 
-def _forbidden_uses(fn, tree, is_banned):
+def _forbidden_uses(fn, tree, is_banned, own=lambda name: False):
     """(text, line) for each use in ``tree`` of something ``is_banned(name)`` says is forbidden."""
     local = _local_names(tree)
     for node in ast.walk(tree):
@@ -66,6 +66,10 @@ def _forbidden_uses(fn, tree, is_banned):
             if _isinstance(node, ast.ImportFrom) and node.module and any(is_banned(p) for p in node.module.split(".")):
                 yield f"import from {node.module}", node.lineno
         elif _isinstance(node, ast.Name) and _isinstance(node.ctx, ast.Load) and node.id not in local:
+            if fn is None:  # read from the notebook's text: the notebook's own names are checked themselves
+                if is_banned(node.id) and not own(node.id):
+                    yield node.id, node.lineno
+                continue
             target = fn.__globals__.get(node.id, getattr(builtins, node.id, None))
             if target is None or _is_notebook_code(target, fn.__module__):
                 continue  # the learner's own helpers are checked themselves
@@ -79,9 +83,9 @@ def _forbidden_uses(fn, tree, is_banned):
 
 def _forbid(obj, is_banned, rule: str, what: str | None = None) -> None:
     what = what or getattr(obj, "__qualname__", repr(obj))
-    for fn, tree in _reachable(obj).items():
-        where = "" if fn is obj else f" (in {fn.__qualname__})"
-        for text, line in _forbidden_uses(fn, tree, is_banned):
+    for code in _code_of(obj, what):
+        where = "" if code.fn is obj or code.name == getattr(obj, "__name__", None) else f" (in {code.label})"
+        for text, line in _forbidden_uses(code.fn, code.tree, is_banned, code.own):
             raise AssertionError(f"{what} must not use `{text}`{where}, line {line} of its source: {rule}")
 
 

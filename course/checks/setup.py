@@ -7,7 +7,7 @@ import platform
 import torch
 import torchvision
 
-from course.checks.compare import call, check, check_type, describe
+from course.checks.compare import call, call_probe, check, check_type, describe
 from course.checks.devices import fake_accelerators, fake_memory
 
 _isinstance = isinstance
@@ -35,8 +35,7 @@ def check_environment_report(fn) -> None:
 
 def check_pick_device(fn, prefer, cuda: int, mps: bool, expected: str) -> None:
     setting = f"with {cuda} CUDA device(s) and MPS {'available' if mps else 'unavailable'}"
-    with fake_accelerators(cuda=cuda, mps=mps):
-        result = call(fn, prefer)
+    result = call_probe("with_devices", fn, (prefer,), cuda, mps, 0)  # where fn runs: torch reports these devices
     check(_isinstance(result, torch.device),
           f"pick_device({prefer!r}) {setting} returned {describe(result)}; expected a torch.device")
     check(result.type == expected and result.index in (None, 0),
@@ -54,7 +53,8 @@ def _snapshot(obj):
     return [id(obj)]
 
 
-def _compare_moved(result, original, device: torch.device, path: str) -> None:
+def _compare_moved(result, original, device: torch.device, path: str, same: list) -> None:
+    """``same``: the paths where the result is the input's own object (seen where ``move_to`` ran)."""
     where = f"move_to(...){path}"
     if _isinstance(original, torch.Tensor):
         check(_isinstance(result, torch.Tensor), f"{where} is {describe(result)}; expected a tensor")
@@ -70,29 +70,29 @@ def _compare_moved(result, original, device: torch.device, path: str) -> None:
         if _isinstance(original, dict):
             check(list(result) == list(original), f"{where} has keys {list(result)}; expected {list(original)}")
             if original:
-                check(result is not original, f"{where} is the input dict itself; return a new one")
+                check(path not in same, f"{where} is the input dict itself; return a new one")
             for key in original:
-                _compare_moved(result[key], original[key], device, f"{path}[{key!r}]")
+                _compare_moved(result[key], original[key], device, f"{path}[{key!r}]", same)
         else:
             if _isinstance(original, list) and original:
-                check(result is not original, f"{where} is the input list itself; return a new one")
+                check(path not in same, f"{where} is the input list itself; return a new one")
             for i, (r, o) in enumerate(zip(result, original)):
-                _compare_moved(r, o, device, f"{path}[{i}]")
+                _compare_moved(r, o, device, f"{path}[{i}]", same)
         return
-    check(result is original, f"{where} is {describe(result)}; expected the input's {describe(original)} unchanged")
+    check(path in same, f"{where} is {describe(result)}; expected the input's {describe(original)} unchanged")
 
 
 def check_move_to(fn, obj, device) -> None:
-    before = _snapshot(obj)
-    result = call(fn, obj, device)
-    _compare_moved(result, obj, torch.device(device), "")
-    check(_snapshot(obj) == before, "move_to changed its input: it must return a copy and leave `obj` as it was")
+    # identity and in-place changes are seen where move_to runs (a probe); the verdict is made here
+    result, same, unchanged = call_probe("moved", fn, obj, device)
+    _compare_moved(result, obj, torch.device(device), "", same)
+    check(unchanged, "move_to changed its input: it must return a copy and leave `obj` as it was")
 
 
 def check_cuda_memory_report(fn, device, cuda: int, current: int = 0) -> None:
     setting = f"with {cuda} CUDA device(s)" + (f", current device {current}" if cuda else "")
+    result = call_probe("with_devices", fn, (device,), cuda, False, current)
     with fake_accelerators(cuda=cuda, current=current):
-        result = call(fn, device)
         if cuda:
             d = device
             if d is None or (not _isinstance(d, int) and torch.device(d).index is None):

@@ -43,6 +43,7 @@ from course.assignments import CourseError
 
 TASK_GRACE = 300.0  # seconds beyond c.Sandbox.notebook_timeout before a task counts as hung
 RETRIES = 2  # extra attempts for a task that raised an error
+WATCH_INTERVAL = 5.0  # seconds between looks at how long each task has run
 _ADDRESS = re.compile(r"^(tcp|tls|ws|wss|inproc|ucx)://\S+$")
 
 
@@ -224,7 +225,7 @@ def run(cluster: Cluster, bundle: dict, todo: list[tuple[str, str, dict]], publi
     try:
         while pending:
             try:
-                done, _ = wait(list(pending), timeout=5, return_when="FIRST_COMPLETED")
+                done, _ = wait(list(pending), timeout=WATCH_INTERVAL, return_when="FIRST_COMPLETED")
                 interrupts.check()
             except TimeoutError:
                 done = set()

@@ -237,7 +237,7 @@ def child(fd: int, args: dict, number: int, shell, guard, baseline: dict) -> Non
     from course.runner import codec
 
     codec.send(mine, {"op": "setup", "limits": job.get("limits", {}), "files": job.get("files") or {},
-                      "env": job.get("env") or {}})
+                      "env": job.get("env") or {}, "separate": bool(job.get("separate"))})
     limits = job.get("limits", {})
     threads = int(limits.get("threads", 1))
     try:
@@ -348,7 +348,7 @@ def learner(sock, args: dict, number: int, shell, guard, baseline: dict) -> None
 
     kernel = Kernel(shell, guard, fd_files)
     kernel.start()
-    serve(sock, kernel)
+    serve(sock, kernel, separate=bool(job.get("separate")))
     os._exit(0)
 
 

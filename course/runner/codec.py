@@ -106,6 +106,10 @@ class Encoder:
             return self.ndarray(value)
         if isinstance(value, (np.generic,)) and value.dtype.kind in _ND_KINDS:
             return {"$npscalar": self.ndarray(np.asarray(value))}
+        if isinstance(value, (str, int, float)) and not isinstance(value, (bool, np.generic)):
+            # a subclass of str, int or float (torch.__version__, an IntEnum): its plain value only
+            base = str if isinstance(value, str) else int if isinstance(value, int) else float
+            return self.encode(base(value), depth)
         if isinstance(value, torch.Tensor):
             raise Refused(f"a {kind.__name__}, a subclass of torch.Tensor: return a plain torch.Tensor")
         if self.handle_of is None:
@@ -135,7 +139,8 @@ class Encoder:
         if dtype not in _DTYPES:
             raise Refused(f"a tensor of dtype {t.dtype} cannot be sent")
         data = t.contiguous().reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b""
-        extra = {"gapped": True} if t.ndim and t.numel() > 1 and not t.is_contiguous() else {}
+        strides = list(t.stride())
+        extra = {"strides": strides} if not t.is_contiguous() and _layout_fits(list(t.shape), strides) else {}
         return {"$tensor": self.blob(data), "dtype": dtype, "shape": list(t.shape),
                 "grad": grad, **extra}
 
@@ -252,8 +257,12 @@ class Decoder:
             raise CodecError("a tensor's data does not match its shape")
         t = (torch.frombuffer(bytearray(data), dtype=dtype).reshape(shape).clone() if count
              else torch.empty(shape, dtype=dtype))
-        if tree.get("gapped") is True and t.ndim:  # the sender's was not contiguous: neither is this one
-            t = torch.empty(*shape[:-1], 2 * shape[-1], dtype=dtype)[..., ::2].copy_(t)
+        strides = tree.get("strides")
+        if strides is not None:  # the sender's was not contiguous: neither is this one (same strides)
+            strides = [_int(s) for s in _list(strides, len(shape))]
+            if not _layout_fits(list(shape), strides):
+                raise CodecError("strides that overlap or spread too far")
+            t = torch.empty_strided(shape, strides, dtype=dtype).copy_(t)
         if tree.get("grad") is True and (t.is_floating_point() or t.is_complex()):
             t.requires_grad_(True)
         return t
@@ -272,7 +281,7 @@ class Decoder:
                 t = torch.sparse_coo_tensor(indices, values, size, check_invariants=True)
                 # "coalesced" is the sender's claim: believed only when the indices are sorted and unique
                 coalesced = tree.get("coalesced") is True and _coalesced(indices, size)
-                return torch.sparse_coo_tensor(indices, values, size, is_coalesced=coalesced)
+                return torch.sparse_coo_tensor(indices, values, size, is_coalesced=coalesced, check_invariants=True)
             compressed = self.decode(tree.get("compressed"), depth + 1)
             plain = self.decode(tree.get("plain"), depth + 1)
             if type(compressed) is not torch.Tensor or type(plain) is not torch.Tensor:
@@ -296,6 +305,20 @@ class Decoder:
         if len(data) != math.prod(shape) * dtype.itemsize:
             raise CodecError("an array's data does not match its shape")
         return np.frombuffer(bytearray(data), dtype=dtype).reshape(shape).copy()
+
+
+def _layout_fits(shape: list[int], strides: list[int]) -> bool:
+    """Whether a tensor with these strides has no two elements in one place and spans at
+    most a few times its size (a transposed or sliced tensor; not an expanded one)."""
+    if len(shape) != len(strides) or any(s < 0 for s in strides):
+        return False
+    need = 1
+    for dim in sorted(range(len(shape)), key=lambda d: strides[d]):
+        if shape[dim] > 1:
+            if strides[dim] < need:
+                return False
+            need = strides[dim] * shape[dim]
+    return need <= 4 * max(1, math.prod(shape)) + 64
 
 
 def _coalesced(indices: torch.Tensor, size) -> bool:

@@ -77,8 +77,12 @@ def _error(error: BaseException) -> dict:
     return {"types": names[:20], "message": message[:2000]}
 
 
-def serve(sock, kernel) -> None:
+def serve(sock, kernel, separate: bool = True) -> None:
     """Answer the tester until it says ``end`` or the connection closes."""
+    if separate:
+        from course.checks.own_work import refuse_learner_calls
+
+        refuse_learner_calls()  # no test ever runs here: the course's references answer no learner code
     handles = Handles()
     me = os.getpid()
     probes = None
