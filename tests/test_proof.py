@@ -130,9 +130,13 @@ def test_the_proof_catches_a_weakened_test(tmp_path):
         assert weakened, "no conv1d test cell found"
 
     g = grade_class("06_convolutions", tmp_path, edit=weaken, only=["conv1d", "conv2d"], examples=False)
-    mutants = len(load_solutions("06_convolutions").MUTANTS["conv1d"])
-    assert mutants >= 2
-    kept = [g.mutant_keeps("conv1d", k) for k in range(1, mutants + 1)]
+    from course.checks.own_work import leans_on_course
+
+    codes = load_solutions("06_convolutions").MUTANTS["conv1d"]
+    # a mutant that leans on the course is caught by the grader reading its text, whatever the test says
+    tested = [k for k, code in enumerate(codes, 1) if not leans_on_course(code)]
+    assert len(tested) >= 2
+    kept = [g.mutant_keeps("conv1d", k) for k in tested]
     assert all(kept), f"the weakened conv1d test still 'caught' mutants: {kept}"
     caught = [g.mutant_keeps("conv2d", k) is None for k in range(1, len(load_solutions("06_convolutions").MUTANTS["conv2d"]) + 1)]
     assert caught and all(caught), "conv2d's own (unweakened) tests must still catch its mutants"
