@@ -118,12 +118,22 @@ def test_an_object_is_a_handle_or_refused():
 
     with pytest.raises(codec.Refused):
         codec.encode(Thing())
-    tree, _ = codec.encode([Thing()], lambda obj: {"$handle": {"id": 7}})
+    tree, _ = codec.encode([Thing()], lambda obj, encoder: {"$handle": {"id": 7}})
     assert codec.decode(tree, [], lambda body: ("handle", body["id"])) == [("handle", 7)]
+
+
+def test_a_model_of_the_tests_reaches_the_learner_as_a_copy():
+    layer = torch.nn.Linear(2, 3)
+    tree, blobs = codec.encode([layer], lambda obj, encoder: codec.pickled(encoder, obj))
+    (copy,) = codec.decode(tree, blobs, trusted=True)
+    assert type(copy) is torch.nn.Linear and torch.equal(copy.weight, layer.weight) and copy is not layer
+    with pytest.raises(codec.CodecError, match="never read from the learner"):
+        codec.decode(tree, blobs)
 
 
 @pytest.mark.parametrize("tree, blobs", [
     ({"$pickle": "gASVBQAAAAAAAACMAWGULg=="}, []),
+    ({"$pickled": 0}, [b"\x80\x04K\x01."]),  # pickled data from the learner: never
     ({"$tensor": 0, "dtype": "float32", "shape": [4]}, [b"\x00" * 8]),  # data shorter than the shape
     ({"$tensor": 3, "dtype": "float32", "shape": [1]}, [b"\x00" * 4]),  # no such blob
     ({"$tensor": 0, "dtype": "object", "shape": [1]}, [b"\x00" * 8]),

@@ -79,23 +79,12 @@ def check_conv_output_shape(fn, conv, input_shape) -> None:
     """``fn(conv, input_shape)`` must equal the shape ``conv`` returns, without running ``conv``."""
     expected = expected_output_shape(conv, input_shape)
     what = f"{getattr(fn, '__name__', 'conv_output_shape')}({_describe_conv(conv)}, {tuple(input_shape)!r})"
-    sealed = copy.deepcopy(conv)
-
-    def refuse(*args, **kwargs):
-        raise _NotRun()
-
-    sealed.forward = refuse  # the learner computes the shape; running the layer is not allowed
-    sealed._conv_forward = refuse
-    try:
-        result = fn(sealed, input_shape)
-    except _NotRun:
+    # where fn runs, on a copy of the layer whose forward refuses: the shape must be computed, not measured
+    outcome, result = call_probe("sealed", fn, conv, tuple(input_shape))
+    if outcome == "ran":
         raise AssertionError(
             f"{what} ran the layer: compute the shape from its kernel_size, stride, padding and dilation instead (E11)"
-        ) from None
-    except NotImplementedError:
-        result = call(fn, sealed, input_shape)
-    except Exception as error:
-        raise AssertionError(f"{what} raised {type(error).__name__}: {error}") from error
+        )
     check(_isinstance(result, tuple),
           f"{what} returned a {type(result).__name__} {describe(result)}; expected the tuple {expected}")
     check(all(type(s) is int for s in result),
@@ -300,27 +289,15 @@ def check_calls_conv2d(conv1d_fn, x, weight, **kwargs) -> None:
     """``conv1d`` must compute through the notebook's ``conv2d`` (watched while it runs)
     and must not name torch's ``F.conv2d``."""
     name = getattr(conv1d_fn, "__name__", "conv1d")
-    try:
-        tree = ast.parse(textwrap.dedent(_getsource(conv1d_fn)))
-    except (OSError, TypeError) as error:
-        raise AssertionError(f"cannot read the source of {name}: {error}") from None
-    for node in ast.walk(tree):
-        if _isinstance(node, ast.Attribute) and node.attr == "conv2d":
-            raise AssertionError(f"{name} uses `{ast.unparse(node)}` (line {node.lineno}): call your own conv2d instead")
-    namespace = conv1d_fn.__globals__
-    own = namespace.get("conv2d")
-    check(callable(own), f"{name} must call your conv2d, but the notebook defines no conv2d")
-    calls = []
+    from course.checks.forbid import _code_of
 
-    def watched(*args, **kw):
-        calls.append(1)
-        return own(*args, **kw)
-
-    namespace["conv2d"] = watched
-    try:
-        call(conv1d_fn, x, weight, **kwargs)
-    finally:
-        namespace["conv2d"] = own
+    for code in _code_of(conv1d_fn, name):
+        for node in ast.walk(code.tree):
+            if _isinstance(node, ast.Attribute) and node.attr == "conv2d":
+                raise AssertionError(f"{name} uses `{ast.unparse(node)}` (line {node.lineno}): call your own conv2d instead")
+    # where conv1d runs: the notebook's conv2d is watched while it does
+    _, calls, defined = call_probe("calls_of", conv1d_fn, "conv2d", (x, weight), kwargs)
+    check(defined, f"{name} must call your conv2d, but the notebook defines no conv2d")
     check(calls, f"{_signature(conv1d_fn, (x, weight), kwargs)} did not call your conv2d: "
                  "treat the signal as an image of height 1 and use conv2d")
 
@@ -331,20 +308,20 @@ def check_calls_conv2d(conv1d_fn, x, weight, **kwargs) -> None:
 def check_small_cnn(cls, max_parameters=100_000) -> None:
     """``cls()`` maps ``[N, 1, 28, 28]`` to logits ``[N, 10]`` with at least one
     ``nn.Conv2d`` that the forward pass uses, and at most ``max_parameters`` parameters."""
-    torch.manual_seed(0)
-    model = call(cls)
-    check_type(model, nn.Module, "SmallCNN()")
-    convs = [m for m in model.modules() if _isinstance(m, nn.Conv2d)]
-    check(convs, "SmallCNN() has no nn.Conv2d layer: a CNN needs at least one convolution")
     g = torch.Generator().manual_seed(1)
-    call(model, torch.rand(2, 1, 28, 28, generator=g))  # lazy layers (nn.LazyLinear) get their sizes here
-    count = sum(p.numel() for p in model.parameters())
-    check(count <= max_parameters,
+    inputs = [torch.rand(n, 1, 28, 28, generator=g) for n in (2, 5, 2, 4)]
+    # the model lives where the learner's class does: a probe looks at it there, the verdict is made here
+    seen = call_probe("small_cnn", cls, inputs, inputs[-1][:1])
+    check(seen.get("module") is True, f"SmallCNN(): expected an nn.Module, got a {seen.get('type', '?')}")
+    check(seen.get("convs"), "SmallCNN() has no nn.Conv2d layer: a CNN needs at least one convolution")
+    count = seen.get("parameters")
+    check(type(count) is int and count <= max_parameters,
           f"SmallCNN() has {count:,} parameters, more than {max_parameters:,}: shrink the dense layer "
           "(downsample with stride or pooling before flattening)")
-    for n in (5, 2):  # batch of one: in eval mode below (BatchNorm1d cannot train on one sample)
-        x = torch.rand(n, 1, 28, 28, generator=g)
-        out = call(model, x)
+    outputs = seen.get("outputs") or []
+    check(len(outputs) == 3, f"SmallCNN(): expected three outputs, got {describe(outputs)}")
+    for x, out in zip(inputs[1:3], outputs[:2]):  # batch of one: in eval mode below (BatchNorm1d cannot train on one sample)
+        n = x.shape[0]
         what = f"SmallCNN()(float32[{n}, 1, 28, 28])"
         check_type(out, torch.Tensor, what)
         check(tuple(out.shape) == (n, 10), f"{what} returned shape {list(out.shape)}, expected [{n}, 10]")
@@ -353,15 +330,14 @@ def check_small_cnn(cls, max_parameters=100_000) -> None:
         probabilities = bool((out >= 0).all()) and bool(torch.allclose(out.sum(1), torch.ones(n), atol=1e-4))
         check(not probabilities, f"{what} returns probabilities (rows are non-negative and sum to 1): "
                                  "return the logits, without softmax; the loss applies it")
-    x = torch.rand(4, 1, 28, 28, generator=g)
-    out = call(model, x)
+    out = outputs[2]
+    check_type(out, torch.Tensor, "SmallCNN()(float32[4, 1, 28, 28])")
+    check(tuple(out.shape) == (4, 10), f"SmallCNN()(float32[4, 1, 28, 28]) returned shape {list(out.shape)}, expected [4, 10]")
     check(not torch.allclose(out[0], out[1]) or not torch.allclose(out[2], out[3]),
           f"SmallCNN() gives the same logits for different images: {describe(out)}")
-    out.square().sum().backward()
-    check(any(c.weight.grad is not None and bool(c.weight.grad.abs().sum() > 0) for c in convs),
+    check(seen.get("conv_grad") is True,
           "SmallCNN(): no gradient reaches any nn.Conv2d weight: the forward pass must use the convolution")
-    model.eval()
-    out = call(model, x[:1])
+    out = seen.get("eval")
     check_type(out, torch.Tensor, "SmallCNN() in eval mode, one image")
     check(tuple(out.shape) == (1, 10), f"SmallCNN() in eval mode returned shape {list(out.shape)} for one image, expected [1, 10]")
 

@@ -145,18 +145,17 @@ def check_collapse(fn, layers) -> None:
     sizes = " → ".join([str(layers[0].in_features)] + [str(l.out_features) for l in layers])
     biases = "".join("b" if l.bias is not None else "-" for l in layers)
     what = f"collapse_linear({type(layers).__name__} of Linear {sizes}, biases {biases})"
-    result = call(fn, layers)
-    check(_isinstance(result, _Linear), f"{what} returned {describe(result)}; expected one nn.Linear")
     first, last = layers[0], layers[-1]
-    check((result.in_features, result.out_features) == (first.in_features, last.out_features),
-          f"{what} returned Linear({result.in_features}, {result.out_features}); "
-          f"expected Linear({first.in_features}, {last.out_features})")
     dtype = first.weight.dtype
     x = _randn(7, first.in_features, dtype=torch.float64, generator=torch.Generator().manual_seed(3)).to(dtype)
+    seen = call_probe("collapse", fn, layers, x)  # the layers go to the learner's process as copies
+    check(seen.get("linear") is True, f"{what} returned a {seen.get('type', '?')}; expected one nn.Linear")
+    check((seen.get("in"), seen.get("out")) == (first.in_features, last.out_features),
+          f"{what} returned Linear({seen.get('in')}, {seen.get('out')}); "
+          f"expected Linear({first.in_features}, {last.out_features})")
     with torch.no_grad():
         expected = _stack_forward(layers, x)
-        actual = result(x)
-    compare_close(actual, expected, f"{what}(x) for x {describe(x, 4)} compared with the stack",
+    compare_close(seen.get("y"), expected, f"{what}(x) for x {describe(x, 4)} compared with the stack",
                   **({} if dtype == torch.float64 else {"atol": 1e-5, "rtol": 1e-4}))
 
 
@@ -220,47 +219,43 @@ def check_perceptron(fn, X, y, **kwargs) -> None:
 # ---------------------------------------------------------------------- Linear
 def check_linear(Linear, in_features, out_features, bias=True, batch=(4,), dtype=torch.float64) -> None:
     what = f"Linear({in_features}, {out_features}, bias={bias})"
-    layer = call(Linear, in_features, out_features, bias=bias)
-    check(_isinstance(layer, _Module), f"{what} is a {type(layer).__name__}; expected an nn.Module")
-    params = dict(layer.named_parameters())
+    reference = _Linear(in_features, out_features, bias=bias).to(dtype)
+    x = _randn(*batch, in_features, dtype=dtype, generator=torch.Generator().manual_seed(in_features))
+    x_ref = x.clone().requires_grad_(True)
+    expected = reference(x_ref)
+    g = torch.linspace(-1, 1, expected.numel(), dtype=dtype).reshape(expected.shape)
+    # the layer lives where the learner's class does: a probe builds, loads and runs it there
+    seen = call_probe("linear_layer", Linear, in_features, out_features, bias,
+                      dict(reference.state_dict()), x, g, dtype)
+    check(seen.get("module") is True, f"{what} is a {seen.get('type', '?')}; expected an nn.Module")
     expected_shapes = {"weight": (out_features, in_features)}
     if bias:
         expected_shapes["bias"] = (out_features,)
-    shapes = {k: tuple(p.shape) for k, p in params.items()}
+    shapes = seen.get("shapes")
     check(shapes == expected_shapes, f"{what} has parameters {shapes}; expected {expected_shapes}")
-    reference = _Linear(in_features, out_features, bias=bias).to(dtype)
-    layer = layer.to(dtype)
-    try:
-        layer.load_state_dict(reference.state_dict())
-    except Exception as error:  # noqa: BLE001
-        fail(f"{what}.load_state_dict(nn.Linear(...).state_dict()) raised {type(error).__name__}: {error}")
-    x = _randn(*batch, in_features, dtype=dtype, generator=torch.Generator().manual_seed(in_features))
-    x_ref = x.clone().requires_grad_(True)
-    x_mine = x.clone().requires_grad_(True)
-    expected = reference(x_ref)
-    actual = call(layer, x_mine)
+    if "load_error" in seen:
+        fail(f"{what}.load_state_dict(nn.Linear(...).state_dict()) raised {seen['load_error']}")
     tol = {} if dtype == torch.float64 else {"atol": 1e-5, "rtol": 1e-4}
-    compare_close(actual.detach() if _isinstance(actual, _Tensor) else actual, expected.detach(),
-                  f"{what} loaded from an nn.Linear, on x {describe(x, 4)}", **tol)
-    g = torch.linspace(-1, 1, expected.numel(), dtype=dtype).reshape(expected.shape)
+    actual = seen.get("out")
+    compare_close(actual, expected.detach(), f"{what} loaded from an nn.Linear, on x {describe(x, 4)}", **tol)
     (expected * g).sum().backward()
-    (actual * g).sum().backward()
-    for name, p in layer.named_parameters():
+    grads = seen.get("grads") or {}
+    for name in expected_shapes:
         want = getattr(reference, name).grad
-        check(p.grad is not None, f"{what}: {name}.grad is None after backward; is {name} used in forward?")
-        compare_close(p.grad, want, f"{what}: the gradient {name}.grad", **tol)
-    compare_close(x_mine.grad, x_ref.grad, f"{what}: the gradient with respect to the input", **tol)
+        check(grads.get(name) is not None, f"{what}: {name}.grad is None after backward; is {name} used in forward?")
+        compare_close(grads[name], want, f"{what}: the gradient {name}.grad", **tol)
+    compare_close(seen.get("x_grad"), x_ref.grad, f"{what}: the gradient with respect to the input", **tol)
 
 
 def check_linear_init(Linear, in_features, out_features) -> None:
     what = f"Linear({in_features}, {out_features})"
-    _manual_seed(in_features * 1000 + out_features)
-    layer = call(Linear, in_features, out_features)
+    seen = call_probe("linear_init", Linear, in_features * 1000 + out_features, in_features, out_features)
     bound = 1 / math.sqrt(in_features)
     for name, least in (("weight", 0.95), ("bias", 0.8)):
-        p = getattr(layer, name, None)
-        check(_isinstance(p, nn.Parameter), f"{what}.{name} is {describe(p)}; expected an nn.Parameter")
-        t = p.detach().double()
+        is_parameter, values, requires_grad = seen.get(name, (False, None, False))
+        check(is_parameter is True and _isinstance(values, _Tensor),
+              f"{what}.{name} is {describe(values)}; expected an nn.Parameter")
+        t = values.double()
         check(t.abs().max() <= bound * (1 + 1e-6),
               f"{what}.{name} has values up to {t.abs().max():.4g}; expected them within ±1/sqrt(in) = ±{bound:.4g}")
         check(t.abs().max() >= least * bound and t.min() < 0 < t.max(),
@@ -269,7 +264,7 @@ def check_linear_init(Linear, in_features, out_features) -> None:
         mean_abs = t.abs().mean().item()
         check(abs(mean_abs - bound / 2) < 0.1 * bound,
               f"{what}.{name}: mean |value| is {mean_abs:.4g}; a uniform ±{bound:.4g} gives about {bound / 2:.4g}")
-        check(p.requires_grad, f"{what}.{name} does not require grad")
+        check(requires_grad is True, f"{what}.{name} does not require grad")
 
 
 # ------------------------------------------------------------------------- MLP
@@ -277,31 +272,39 @@ def check_mlp(MLP, in_features, hidden, out_features, activation=None, batch=(5,
     kwargs = {} if activation is None else {"activation": activation}
     act_name = "" if activation is None else f", activation={getattr(activation, '__name__', activation)}"
     what = f"MLP({in_features}, {hidden}, {out_features}{act_name})"
-    model = call(MLP, in_features, list(hidden), out_features, **kwargs)
-    check(_isinstance(model, _Module), f"{what} is a {type(model).__name__}; expected an nn.Module")
-    layers = getattr(model, "layers", None)
-    check(_isinstance(layers, _Sequential), f"{what}.layers is {describe(layers)}; expected an nn.Sequential")
+    act_type = type((activation or nn.ReLU)())
+    x = _randn(*batch, in_features, generator=torch.Generator().manual_seed(len(hidden)))
+    # the model lives where the learner's class does: a probe describes it and runs it there
+    seen = call_probe("mlp", MLP, (in_features, list(hidden), out_features), kwargs, x, act_type)
+    check(seen.get("module") is True, f"{what} is a {seen.get('type', '?')}; expected an nn.Module")
+    check(seen.get("sequential") is True, f"{what}.layers is a {seen.get('layers', '?')}; expected an nn.Sequential")
+    layers = seen.get("layers") or []
     sizes = [in_features, *hidden, out_features]
     expected_len = 2 * len(hidden) + 1
-    kinds = ", ".join(type(m).__name__ for m in layers)
+    kinds = ", ".join(str(m[0]) for m in layers)
     check(len(layers) == expected_len,
           f"{what}.layers has {len(layers)} modules ({kinds}); expected {expected_len}: "
           "Linear, activation, ..., Linear (no activation after the last Linear)")
-    act_type = type((activation or nn.ReLU)())
-    for i, m in enumerate(layers):
+    rebuilt = []
+    for i, (kind, first, second, weight, bias) in enumerate(layers):
         if i % 2 == 0:
             a, b = sizes[i // 2], sizes[i // 2 + 1]
-            check(_isinstance(m, _Linear), f"{what}.layers[{i}] is {type(m).__name__}; expected nn.Linear({a}, {b})")
-            check((m.in_features, m.out_features) == (a, b),
-                  f"{what}.layers[{i}] is Linear({m.in_features}, {m.out_features}); expected Linear({a}, {b})")
+            check(kind == "Linear", f"{what}.layers[{i}] is {kind}; expected nn.Linear({a}, {b})")
+            check((first, second) == (a, b),
+                  f"{what}.layers[{i}] is Linear({first}, {second}); expected Linear({a}, {b})")
+            linear = _Linear(a, b, bias=bias is not None)
+            with torch.no_grad():
+                linear.weight.copy_(weight)
+                if bias is not None:
+                    linear.bias.copy_(bias)
+            rebuilt.append(linear)
         else:
-            check(type(m) is act_type, f"{what}.layers[{i}] is {type(m).__name__}; expected {act_type.__name__}")
-    reference = _Sequential(*[m if i % 2 == 0 else (activation or nn.ReLU)() for i, m in enumerate(layers)])
-    x = _randn(*batch, in_features, generator=torch.Generator().manual_seed(len(hidden)))
+            check(first is True, f"{what}.layers[{i}] is {kind}; expected {act_type.__name__}")
+            rebuilt.append((activation or nn.ReLU)())
+    reference = _Sequential(*rebuilt)  # the learner's own weights, torch's layers
     with torch.no_grad():
         expected = reference(x)
-        actual = call(model, x)
-    compare_close(actual, expected, f"{what}(x) for x {describe(x, 4)}")
+    compare_close(seen.get("out"), expected, f"{what}(x) for x {describe(x, 4)}")
 
 
 def check_mlp_functional(fn, sizes, activation=None, batch=(4,)) -> None:
@@ -320,22 +323,35 @@ def check_mlp_functional(fn, sizes, activation=None, batch=(4,)) -> None:
         if i < len(params) - 1:
             h = act(h)
     kwargs = {} if activation is None else {"activation": activation}
-    mine_params = [(w.detach().clone().requires_grad_(True), b.detach().clone().requires_grad_(True)) for w, b in params]
-    mine_x = x.detach().clone().requires_grad_(True)
-    result = call(fn, mine_x, mine_params, **kwargs)
-    check(_isinstance(result, _Tensor), f"{what} returned {describe(result)}; expected a tensor")
-    compare_close(result.detach(), h.detach(), what)
     g = torch.linspace(-1, 1, h.numel(), dtype=h.dtype).reshape(h.shape)
     leaves = [x] + [t for p in params for t in p]
-    mine_leaves = [mine_x] + [t for p in mine_params for t in p]
     want = _grad(h, leaves, g)
-    got = _grad(result, mine_leaves, g, allow_unused=True, materialize_grads=True)
+    wrt = [0] + [(1, i, j) for i in range(len(params)) for j in (0, 1)]
+    plain = [(w.detach(), b.detach()) for w, b in params]
+    result, connected, got, _ = call_probe("vjp", fn, [x.detach(), plain], kwargs, wrt, g, True)
+    check(_isinstance(result, _Tensor), f"{what} returned {describe(result)}; expected a tensor")
+    compare_close(result.detach(), h.detach(), what)
+    check(connected, f"{what}: the output is not connected to the inputs' graph; keep it differentiable")
     labels = ["x"] + [f"{kind}{i}" for i in range(len(params)) for kind in ("weight", "bias")]
     for label, a, e in zip(labels, got, want):
         compare_close(a, e, f"the gradient of {what} with respect to {label}")
 
 
 # ------------------------------------------------------------ count_parameters
+class Tied(nn.Module):
+    """A model whose decoder shares its weight with the embedding (one parameter, used twice);
+    a class of the course, so that a copy of it can reach the learner's process."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(10, 4)
+        self.decode = nn.Linear(4, 10)
+        self.decode.weight = self.embed.weight
+
+    def forward(self, tokens):
+        return self.decode(self.embed(tokens))
+
+
 def check_count(fn, model, expected, **kwargs) -> None:
     kw = "".join(f", {k}={v!r}" for k, v in kwargs.items())
     what = f"count_parameters({type(model).__name__}{kw})"
@@ -372,28 +388,23 @@ XOR_Y = torch.tensor([0, 1, 1, 0])
 def check_xor(fn, **kwargs) -> None:
     kw = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
     what = f"fit_xor({kw})"
-    _manual_seed(1234 + sum(kwargs.values()))  # the grade does not depend on what ran before
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny tensors train several times faster on one thread of a busy machine
-    try:
-        model = call(fn, **kwargs)
-    finally:
-        torch.set_num_threads(threads)
-    check(_isinstance(model, _Module), f"{what} returned {describe(model)}; expected an nn.Module")
-    for order in ([0, 1, 2, 3], [3, 1, 0, 2]):
+    orders = ([0, 1, 2, 3], [3, 1, 0, 2])
+    inputs = [XOR_X[order] for order in orders] + [XOR_X[i: i + 1] for i in range(4)]
+    # trained where the learner's code is, seeded so that the grade does not depend on what ran before
+    seen = call_probe("xor", fn, 1234 + sum(kwargs.values()), kwargs, inputs)
+    check(seen.get("module") is True, f"{what} returned a {seen.get('type', '?')}; expected an nn.Module")
+    outputs = seen.get("logits") or []
+    check(len(outputs) == len(inputs), f"{what}: expected {len(inputs)} outputs, got {len(outputs)}")
+    for order, logits in zip(orders, outputs):
         X, y = XOR_X[order], XOR_Y[order]
-        with torch.no_grad():
-            logits = call(model, X)
         check(_isinstance(logits, _Tensor) and tuple(logits.shape) == (4, 2),
               f"the model from {what} maps the 4 XOR points to {describe(logits)}; expected logits of shape [4, 2]")
         predicted = logits.argmax(dim=1)
         wrong = [tuple(X[i].tolist()) for i in range(4) if predicted[i] != y[i]]
         check(not wrong, f"the model from {what} misclassifies {wrong}: logits {describe(logits, 8)}, "
                          f"argmax {predicted.tolist()}, expected {y.tolist()}")
-    for i in range(4):  # a batch of one
-        with torch.no_grad():
-            logits = call(model, XOR_X[i : i + 1])
-        check(tuple(logits.shape) == (1, 2) and logits.argmax(1).item() == XOR_Y[i].item(),
+    for i, logits in enumerate(outputs[2:]):  # a batch of one
+        check(_isinstance(logits, _Tensor) and tuple(logits.shape) == (1, 2) and logits.argmax(1).item() == XOR_Y[i].item(),
               f"the model from {what} on the single point {XOR_X[i].tolist()} gives {describe(logits)}; "
               f"expected class {XOR_Y[i].item()}")
 

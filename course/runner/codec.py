@@ -64,7 +64,7 @@ class Encoder:
 
     def __init__(self, handle_of=None):
         self.blobs: list[bytes] = []
-        self.handle_of = handle_of
+        self.handle_of = handle_of  # (value, encoder) -> tree
 
     def blob(self, data: bytes) -> int:
         self.blobs.append(data)
@@ -114,7 +114,7 @@ class Encoder:
             raise Refused(f"a {kind.__name__}, a subclass of torch.Tensor: return a plain torch.Tensor")
         if self.handle_of is None:
             raise Refused(f"a {kind.__name__} cannot be sent as data")
-        return self.handle_of(value)
+        return self.handle_of(value, self)
 
     def tensor(self, t: torch.Tensor) -> dict:
         if t.device.type == "meta":
@@ -159,9 +159,10 @@ def encode(value, handle_of=None) -> tuple[object, list[bytes]]:
 # ---------------------------------------------------------------- decoding (trusts nothing)
 
 class Decoder:
-    def __init__(self, blobs: list[bytes], handle=None):
+    def __init__(self, blobs: list[bytes], handle=None, trusted: bool = False):
         self.blobs = blobs
         self.handle = handle
+        self.trusted = trusted  # only the learner's side, reading what the tester sent, may unpickle
         self.items = 0
 
     def _count(self):
@@ -235,6 +236,12 @@ class Decoder:
             return self._ndarray(tree)
         if tag == "$npscalar":
             return self._ndarray(body)[()]
+        if tag == "$pickled":
+            if not self.trusted:
+                raise CodecError("pickled data is never read from the learner")
+            import io
+
+            return torch.load(io.BytesIO(self._blob(body)), weights_only=False)
         if tag == "$handle":
             if self.handle is None:
                 raise CodecError("a handle where only data is expected")
@@ -360,8 +367,19 @@ def _lookup(table: dict, key, what: str):
     return table[key]
 
 
-def decode(tree, blobs: list[bytes], handle=None):
-    return Decoder(blobs, handle).decode(tree)
+def decode(tree, blobs: list[bytes], handle=None, trusted: bool = False):
+    """``trusted``: the data comes from the tester (the learner's side reading a request), so a
+    model the tests built may arrive pickled; data from the learner is never unpickled."""
+    return Decoder(blobs, handle, trusted).decode(tree)
+
+
+def pickled(encoder: "Encoder", obj) -> dict:
+    """A model the tests built, for the learner's process (``torch.save``: modules, parameters)."""
+    import io
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return {"$pickled": encoder.blob(buffer.getvalue())}
 
 
 # ---------------------------------------------------------------- messages on a socket

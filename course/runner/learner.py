@@ -33,7 +33,7 @@ class Handles:
         self.objects: dict[int, object] = {}
         self.numbers: dict[int, int] = {}
 
-    def handle_of(self, obj) -> dict:
+    def handle_of(self, obj, encoder=None) -> dict:
         number = self.numbers.get(id(obj))
         if number is None or self.objects.get(number) is not obj:
             number = len(self.objects) + 1
@@ -107,7 +107,7 @@ def serve(sock, kernel, separate: bool = True) -> None:
         kernel.outputs.begin()
         sys.stdout, sys.stderr = kernel.streams
         try:
-            args = codec.decode(header.get("args", []), blobs, handles.get)
+            args = codec.decode(header.get("args", []), blobs, handles.get, trusted=True)
             if op == "names":
                 namespace = kernel.namespace
                 values = {name: namespace[name] for name in args[0] if isinstance(name, str) and name in namespace}

@@ -43,20 +43,41 @@ def vjp(fn, args, kwargs, wrt, upstream, materialize=False):
     the positional arguments as they are after the call (an in-place change shows there)."""
     import torch
 
-    call_args, call_kwargs, leaves = list(args), dict(kwargs), []
+    call_args, call_kwargs, leaves = _thawed(list(args)), dict(kwargs), []
     for key in wrt:
-        holder = call_args if isinstance(key, int) else call_kwargs
-        if isinstance(holder[key], torch.Tensor):
-            holder[key] = holder[key].detach().clone().requires_grad_(True)
-            leaves.append(holder[key])
-    out = fn(*call_args, **call_kwargs)
+        path = list(key) if isinstance(key, tuple) else [key]  # (1, 0, 1): args[1][0][1]
+        holder = call_args if isinstance(path[0], int) else call_kwargs
+        for step in path[:-1]:
+            holder = holder[step]
+        if isinstance(holder[path[-1]], torch.Tensor):
+            holder[path[-1]] = holder[path[-1]].detach().clone().requires_grad_(True)
+            leaves.append(holder[path[-1]])
+    out = fn(*_frozen(call_args), **call_kwargs)
     connected = type(out) is torch.Tensor and out.requires_grad and bool(leaves)
     grads = [None] * len(leaves)
     if connected and (upstream is None or tuple(upstream.shape) == tuple(out.shape)):
         target, vector = (out.sum(), None) if upstream is None else (out, upstream.to(out.dtype))
         grads = list(torch.autograd.grad(target, leaves, vector, allow_unused=True, materialize_grads=materialize))
     after = [a.detach() if isinstance(a, torch.Tensor) else a for a in call_args]
-    return out, connected, grads, after
+    return out, connected, grads, _frozen(after)
+
+
+def _thawed(value):
+    """Tuples made lists, so that a leaf can be put in their place (``_frozen`` undoes it)."""
+    if isinstance(value, (list, tuple)):
+        return _Thawed(_thawed(v) for v in value) if isinstance(value, tuple) else [_thawed(v) for v in value]
+    return value
+
+
+class _Thawed(list):
+    pass
+
+
+def _frozen(value):
+    if isinstance(value, list):
+        items = [_frozen(v) for v in value]
+        return tuple(items) if isinstance(value, _Thawed) else items
+    return value
 
 
 def with_devices(fn, args, cuda, mps, current):
@@ -91,4 +112,175 @@ def moved(fn, obj, device):
     return result, same, _snapshot(obj) == before
 
 
-PROBES = {"numpy_views": numpy_views, "vjp": vjp, "with_devices": with_devices, "moved": moved}
+def sealed(fn, module, *args):
+    """``fn(copy_of_module, *args)`` with the copy's forward refused: ``("ran", None)`` if ``fn``
+    ran the layer, else ``("returned", result)``."""
+    import copy
+
+    class NotRun(BaseException):
+        pass
+
+    def refuse(*a, **k):
+        raise NotRun()
+
+    copied = copy.deepcopy(module)
+    copied.forward = refuse
+    copied._conv_forward = refuse
+    try:
+        return "returned", fn(copied, *args)
+    except NotRun:
+        return "ran", None
+
+
+def calls_of(fn, name, args, kwargs):
+    """``fn(*args, **kwargs)`` while the notebook's global ``name`` is watched: (result, how many
+    times it was called, whether the notebook defines it)."""
+    namespace = getattr(fn, "__globals__", {})
+    own = namespace.get(name)
+    if not callable(own):
+        return None, 0, False
+    calls = []
+
+    def watched(*a, **k):
+        calls.append(1)
+        return own(*a, **k)
+
+    namespace[name] = watched
+    try:
+        result = fn(*args, **kwargs)
+    finally:
+        namespace[name] = own
+    return result, len(calls), True
+
+
+def small_cnn(cls, inputs, eval_input):
+    """What ``check_small_cnn`` needs to see of ``cls()``: whether it is a module, its
+    ``nn.Conv2d`` count, parameter count (after a first call, for lazy layers), its outputs on
+    ``inputs`` (training mode), whether a gradient reaches a convolution's weight from the
+    last output, and its output on ``eval_input`` in eval mode."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    model = cls()
+    if not isinstance(model, nn.Module):
+        return {"module": False, "type": type(model).__name__}
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    seen = {"module": True, "convs": len(convs)}
+    if not convs:
+        return seen
+    model(inputs[0])  # lazy layers (nn.LazyLinear) get their sizes here
+    seen["parameters"] = sum(p.numel() for p in model.parameters())
+    outputs = [model(x) for x in inputs[1:]]
+    last = outputs[-1]
+    if isinstance(last, torch.Tensor) and last.requires_grad:
+        last.square().sum().backward()
+    seen["conv_grad"] = any(c.weight.grad is not None and bool(c.weight.grad.abs().sum() > 0) for c in convs)
+    seen["outputs"] = [o.detach() if isinstance(o, torch.Tensor) else o for o in outputs]
+    model.eval()
+    out = model(eval_input)
+    seen["eval"] = out.detach() if isinstance(out, torch.Tensor) else out
+    return seen
+
+
+def collapse(fn, layers, x):
+    """``fn(layers)``: whether it is one ``nn.Linear``, its sizes, and its output on ``x``."""
+    import torch
+    from torch import nn
+
+    result = fn(layers)
+    if not isinstance(result, nn.Linear):
+        return {"linear": False, "type": type(result).__name__}
+    with torch.no_grad():
+        y = result(x.to(result.weight.dtype) if x.dtype != result.weight.dtype else x)
+    return {"linear": True, "in": result.in_features, "out": result.out_features, "y": y}
+
+
+def linear_layer(Linear, in_features, out_features, bias, state, x, g, dtype):
+    """A learner's ``Linear``: its parameter shapes; loaded with ``state`` in ``dtype``, its output
+    on ``x`` and the gradients of ``(output * g).sum()`` (parameters and input)."""
+    import torch
+    from torch import nn
+
+    layer = Linear(in_features, out_features, bias=bias)
+    if not isinstance(layer, nn.Module):
+        return {"module": False, "type": type(layer).__name__}
+    seen = {"module": True, "shapes": {k: tuple(p.shape) for k, p in layer.named_parameters()}}
+    layer = layer.to(dtype)
+    try:
+        layer.load_state_dict(state)
+    except Exception as error:  # noqa: BLE001 - reported by the tester
+        seen["load_error"] = f"{type(error).__name__}: {error}"
+        return seen
+    leaf = x.clone().requires_grad_(True)
+    out = layer(leaf)
+    seen["out"] = out.detach() if isinstance(out, torch.Tensor) else out
+    if isinstance(out, torch.Tensor) and out.requires_grad and out.shape == g.shape:
+        (out * g).sum().backward()
+    seen["grads"] = {name: p.grad for name, p in layer.named_parameters()}
+    seen["x_grad"] = leaf.grad
+    return seen
+
+
+def linear_init(Linear, seed, in_features, out_features):
+    """A learner's ``Linear`` made after ``torch.manual_seed(seed)``: for ``weight`` and ``bias``,
+    (is an ``nn.Parameter``, its values, requires grad)."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(seed)
+    layer = Linear(in_features, out_features)
+    seen = {}
+    for name in ("weight", "bias"):
+        p = getattr(layer, name, None)
+        seen[name] = (isinstance(p, nn.Parameter), p.detach() if isinstance(p, torch.Tensor) else None,
+                      bool(getattr(p, "requires_grad", False)))
+    return seen
+
+
+def mlp(MLP, args, kwargs, x, act_type):
+    """A learner's ``MLP``: whether ``.layers`` is an ``nn.Sequential``; for each of its modules
+    (kind, sizes or whether it is ``act_type``, weights); its output on ``x``."""
+    import torch
+    from torch import nn
+
+    model = MLP(*args, **kwargs)
+    if not isinstance(model, nn.Module):
+        return {"module": False, "type": type(model).__name__}
+    layers = getattr(model, "layers", None)
+    if not isinstance(layers, nn.Sequential):
+        return {"module": True, "sequential": False, "layers": type(layers).__name__}
+    described = []
+    for m in layers:
+        if isinstance(m, nn.Linear):
+            described.append(("Linear", m.in_features, m.out_features, m.weight.detach(),
+                              None if m.bias is None else m.bias.detach()))
+        else:
+            described.append((type(m).__name__, type(m) is act_type, None, None, None))
+    with torch.no_grad():
+        out = model(x)
+    return {"module": True, "sequential": True, "layers": described,
+            "out": out.detach() if isinstance(out, torch.Tensor) else out}
+
+
+def xor(fn, seed, kwargs, inputs):
+    """``fn(**kwargs)`` after ``torch.manual_seed(seed)``, trained on one thread; the model's
+    logits on each of ``inputs``."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(seed)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny tensors train several times faster on one thread of a busy machine
+    try:
+        model = fn(**kwargs)
+    finally:
+        torch.set_num_threads(threads)
+    if not isinstance(model, nn.Module):
+        return {"module": False, "type": type(model).__name__}
+    with torch.no_grad():
+        return {"module": True, "logits": [model(x) for x in inputs]}
+
+
+PROBES = {"collapse": collapse, "linear_layer": linear_layer, "linear_init": linear_init, "mlp": mlp, "xor": xor,
+          "sealed": sealed, "calls_of": calls_of, "small_cnn": small_cnn, "numpy_views": numpy_views, "vjp": vjp, "with_devices": with_devices, "moved": moved}

@@ -183,10 +183,14 @@ class Learner:
             raise AssertionError(f"{what} returned {header['refused'][:300]}")
         raise _exception(header.get("error"))
 
-    def _send_handle(self, value) -> dict:
+    def _send_handle(self, value, encoder) -> dict:
         if type(value) is Remote and value._learner is self:
             return {"$handle": {"id": value._handle.id}}
-        raise codec.Refused(f"a {type(value).__name__} of the tests cannot be sent to the notebook")
+        try:  # what the tests built (a model, a class, a function of torch's): a copy goes to the learner
+            return codec.pickled(encoder, value)
+        except Exception as error:  # noqa: BLE001 - a lambda, a class defined in a test cell
+            raise codec.Refused(f"a {type(value).__name__} of the tests cannot be sent to the notebook "
+                                f"({type(error).__name__}: {error})") from None
 
     def _show(self, outputs) -> None:
         if self.outputs is None or not isinstance(outputs, list):
