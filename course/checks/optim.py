@@ -14,7 +14,7 @@ import math
 
 import torch
 
-from course.checks.compare import call, check, check_type, compare_close, describe, fail
+from course.checks.compare import call, call_probe, check, check_type, compare_close, describe, fail
 from course.checks.losses import forbid_library_calls  # noqa: F401 (re-exported for the notebook)
 
 _isinstance = isinstance
@@ -110,6 +110,13 @@ def check_gd(fn, X, y, **kwargs) -> None:
 # Mini-batches
 # ---------------------------------------------------------------------------
 
+def _seeded_call(fn, seed, args, kwargs):
+    from course.runner.tester import run_probe
+    from course.checks.compare import _answer, _signature
+
+    return _answer(fn, lambda: _signature(fn, args, kwargs), run_probe, ("seeded", seed, fn, args, kwargs), {})
+
+
 def check_minibatches(fn, n, batch_size, shuffle=None, generator_seed=None, global_seed=None) -> None:
     """``generator_seed``: pass ``torch.Generator().manual_seed(generator_seed)``;
     ``global_seed``: seed the global generator before the call (and the reference)."""
@@ -129,9 +136,10 @@ def check_minibatches(fn, n, batch_size, shuffle=None, generator_seed=None, glob
     else:
         order = torch.arange(n)
     expected = [chunk for chunk in order.split(batch_size) if chunk.numel()]
-    if global_seed is not None:
-        _manual_seed(global_seed)
-    result = call(fn, n, batch_size, **kwargs)
+    if global_seed is None:
+        result = call(fn, n, batch_size, **kwargs)
+    else:  # the global generator seeded where fn runs
+        result = _seeded_call(fn, global_seed, (n, batch_size), kwargs)
     check_type(result, list, what)
     result = [r for r in result if not (_isinstance(r, _Tensor) and r.numel() == 0 and n == 0)]
     for i, batch in enumerate(result):
@@ -194,12 +202,12 @@ def _arguments(params, groups):
 
 def check_own_optimizer(Mine, name: str) -> None:
     """``Mine`` subclasses ``torch.optim.Optimizer`` itself, not one of torch's optimizers."""
-    check(_isinstance(Mine, type) and issubclass(Mine, _Optimizer),
-          f"{name} must be a subclass of torch.optim.Optimizer")
-    borrowed = [k for k in Mine.__mro__[1:] if k is not _Optimizer and k is not object
-                and str(getattr(k, "__module__", "")).startswith("torch.")]
+    seen = call_probe("optimizer_class", Mine)  # the class lives where the learner's code is
+    check(seen.get("subclass") is True, f"{name} must be a subclass of torch.optim.Optimizer")
+    borrowed = seen.get("borrowed") or []
     if borrowed:
-        fail(f"{name} subclasses {borrowed[0].__module__}.{borrowed[0].__name__}, which already implements the "
+        module, klass = borrowed[0]
+        fail(f"{name} subclasses {module}.{klass}, which already implements the "
              "update: subclass torch.optim.Optimizer itself and write step() yourself")
 
 
@@ -216,42 +224,37 @@ def check_trajectory(Mine, reference_name: str, hyper: dict, groups=None, steps:
     same: every piece of state lives in ``self.state[p]``)."""
     Reference = {"SGD": _SGD, "Adam": _Adam}[reference_name]
     start, loss = _problem(seed)
-    mine_params, ref_params = _clone(start), _clone(start)
+    ref_params = _clone(start)
     setting = ", ".join(f"{k}={v!r}" for k, v in hyper.items())
     if groups is not None:
         shown = [{**{k: v for k, v in grp.items() if k != "params"}, "params": grp["params"]} for grp in groups]
         setting = f"param groups {shown}" + (f", {setting}" if setting else "")
     what = f"{Mine.__name__}({setting})"
-    optimizer = call(Mine, _arguments(mine_params, groups), **hyper)
-    check(_isinstance(optimizer, _Optimizer), f"{what} is not a torch.optim.Optimizer: subclass it")
+    # the learner's optimizer runs where its class is; every parameter after every step comes back
+    seen = call_probe("trajectory", Mine, seed, groups, hyper, steps, lr_drop_at, late_from, reload_at)
+    check(seen.get("optimizer") is True, f"{what} is not a torch.optim.Optimizer: subclass it")
+    trajectory = seen.get("steps") or []
+    check(len(trajectory) == steps, f"{what}: expected {steps} steps, got {len(trajectory)}")
     reference = Reference(_arguments(ref_params, groups), **hyper)
     if late_from is not None:
         what += f", parameter 'late' first has a gradient at step {late_from}"
-    step_fn = optimizer.step
     for step in range(1, steps + 1):
         if lr_drop_at is not None and step == lr_drop_at:
-            for opt in (optimizer, reference):
-                for group in opt.param_groups:
-                    group["lr"] = group["lr"] * 0.5
+            for group in reference.param_groups:
+                group["lr"] = group["lr"] * 0.5
         if reload_at is not None and step == reload_at:
-            saved = call(optimizer.state_dict)
-            optimizer = call(Mine, _arguments(mine_params, groups), **hyper)
-            call(optimizer.load_state_dict, saved)
-            step_fn = optimizer.step
             ref_saved = reference.state_dict()
             reference = Reference(_arguments(ref_params, groups), **hyper)
             reference.load_state_dict(ref_saved)
             what += f", reloaded from state_dict() before step {reload_at}"
         late = late_from is not None and step >= late_from
-        for opt, params, do_step in ((reference, ref_params, reference.step), (optimizer, mine_params, None)):
-            opt.zero_grad()
-            loss(params, late).backward()
-            if do_step is None:
-                call(step_fn)
-            else:
-                do_step()
+        reference.zero_grad()
+        loss(ref_params, late).backward()
+        reference.step()
+        mine_params = trajectory[step - 1]
         for name in start:
-            mine_p, ref_p = mine_params[name], ref_params[name]
+            mine_p, ref_p = mine_params.get(name), ref_params[name]
+            check(_isinstance(mine_p, torch.Tensor), f"{what}: parameter '{name}' is missing after step {step}")
             after = f"after step {step}" + (f" (lr halved through param_groups at step {lr_drop_at})"
                                             if lr_drop_at is not None and step >= lr_drop_at else "")
             if name == "unused" or (name == "late" and late_from is None):
@@ -291,18 +294,13 @@ def check_fit(fn, optimizer: str = "sgd", steps: int = 10, task: str = "regress"
     """``fn(model, X, y, opt, loss_fn, steps)`` must follow the standard loop exactly: same
     losses (one Python float per step, before the step) and same final parameters as the
     reference. ``stale_grads``: the model's parameters hold old gradients before the call."""
-    model, X, y, loss_fn = _model(seed, task)
-    ref_model = _deepcopy(model)
-    make = {"sgd": lambda ps: _SGD(ps, lr=0.1, momentum=0.9),
-            "plain_sgd": lambda ps: _SGD(ps, lr=0.05),
-            "adam": lambda ps: _Adam(ps, lr=0.01)}[optimizer]
+    ref_model, X, y, loss_fn = _model(seed, task)
+    make = _optimizer_maker(optimizer)
     if stale_grads:
         g = _Generator().manual_seed(seed + 1)
-        for m in (model, ref_model):
-            for p in m.parameters():
-                p.grad = torch.randn(p.shape, generator=g, dtype=p.dtype) * 3
-            g = _Generator().manual_seed(seed + 1)
-    opt, ref_opt = make(model.parameters()), make(ref_model.parameters())
+        for p in ref_model.parameters():
+            p.grad = torch.randn(p.shape, generator=g, dtype=p.dtype) * 3
+    ref_opt = make(ref_model.parameters())
     expected = []
     for _ in range(steps):
         ref_opt.zero_grad()
@@ -310,9 +308,10 @@ def check_fit(fn, optimizer: str = "sgd", steps: int = 10, task: str = "regress"
         loss.backward()
         ref_opt.step()
         expected.append(loss.item())
-    what = (f"{fn.__name__}(model, X {list(X.shape)}, y {list(y.shape)}, {type(opt).__name__}, "
+    what = (f"{fn.__name__}(model, X {list(X.shape)}, y {list(y.shape)}, {type(ref_opt).__name__}, "
             f"{type(loss_fn).__name__}(), steps={steps})" + (" with stale gradients left in the model" if stale_grads else ""))
-    losses = call(fn, model, X, y, opt, loss_fn, steps)
+    # the learner's loop runs where its code is, on the same model, data and optimizer
+    losses, params = call_probe("fit", fn, optimizer, steps, task, stale_grads, seed)
     check_type(losses, list, what)
     check(len(losses) == steps, f"{what} returned {len(losses)} losses, expected {steps} (one per step)")
     for i, value in enumerate(losses):
@@ -323,8 +322,14 @@ def check_fit(fn, optimizer: str = "sgd", steps: int = 10, task: str = "regress"
               f"{what}: loss at step {i} is {value:.8g}, expected {want:.8g}"
               + (" (did you zero the gradients before each backward?)" if i else
                  " (the loss before the first update)"))
-    for (name, p), ref_p in zip(model.named_parameters(), ref_model.parameters()):
-        compare_close(p.detach(), ref_p.detach(), f"{what}: parameter {name} after the last step")
+    for name, ref_p in ref_model.named_parameters():
+        compare_close(params.get(name), ref_p.detach(), f"{what}: parameter {name} after the last step")
+
+
+def _optimizer_maker(optimizer: str):
+    return {"sgd": lambda ps: _SGD(ps, lr=0.1, momentum=0.9),
+            "plain_sgd": lambda ps: _SGD(ps, lr=0.05),
+            "adam": lambda ps: _Adam(ps, lr=0.01)}[optimizer]
 
 
 # ---------------------------------------------------------------------------

@@ -37,6 +37,7 @@ _DTYPES = {str(d).removeprefix("torch."): d for d in (
 _LAYOUTS = {"strided": torch.strided, "sparse_coo": torch.sparse_coo, "sparse_csr": torch.sparse_csr,
             "sparse_csc": torch.sparse_csc, "sparse_bsr": torch.sparse_bsr, "sparse_bsc": torch.sparse_bsc}
 _ND_KINDS = "biufc"
+_GENERATOR_STATE = torch.Generator().get_state().numpy().tobytes()
 
 
 class CodecError(Exception):
@@ -102,6 +103,8 @@ class Encoder:
             return {"$layout": str(value).removeprefix("torch.")}
         if kind is torch.Tensor or kind is torch.nn.Parameter:
             return self.tensor(value)
+        if kind is torch.Generator and value.device.type == "cpu":
+            return {"$generator": self.blob(value.get_state().numpy().tobytes())}
         if kind is np.ndarray:
             return self.ndarray(value)
         if isinstance(value, (np.generic,)) and value.dtype.kind in _ND_KINDS:
@@ -236,6 +239,16 @@ class Decoder:
             return self._ndarray(tree)
         if tag == "$npscalar":
             return self._ndarray(body)[()]
+        if tag == "$generator":
+            state = self._blob(body)
+            if len(state) != len(_GENERATOR_STATE):
+                raise CodecError("a random generator's state of the wrong size")
+            generator = torch.Generator()
+            try:
+                generator.set_state(torch.frombuffer(bytearray(state), dtype=torch.uint8))
+            except RuntimeError:
+                raise CodecError("an invalid random generator state") from None
+            return generator
         if tag == "$pickled":
             if not self.trusted:
                 raise CodecError("pickled data is never read from the learner")

@@ -282,5 +282,72 @@ def xor(fn, seed, kwargs, inputs):
         return {"module": True, "logits": [model(x) for x in inputs]}
 
 
-PROBES = {"collapse": collapse, "linear_layer": linear_layer, "linear_init": linear_init, "mlp": mlp, "xor": xor,
+def seeded(seed, fn, args, kwargs):
+    """``fn(*args, **kwargs)`` right after ``torch.manual_seed(seed)`` (the global generator is
+    the learner process's)."""
+    import torch
+
+    torch.manual_seed(seed)
+    return fn(*args, **kwargs)
+
+
+def optimizer_class(Mine):
+    """Whether ``Mine`` is a class that subclasses ``torch.optim.Optimizer``, and the classes of
+    torch's own it inherits from besides (module, name)."""
+    import torch
+
+    if not (isinstance(Mine, type) and issubclass(Mine, torch.optim.Optimizer)):
+        return {"subclass": False}
+    borrowed = [(k.__module__, k.__name__) for k in Mine.__mro__[1:]
+                if k is not torch.optim.Optimizer and k is not object and str(getattr(k, "__module__", "")).startswith("torch.")]
+    return {"subclass": True, "borrowed": borrowed}
+
+
+def trajectory(Mine, seed, groups, hyper, steps, lr_drop_at, late_from, reload_at):
+    """The learner's optimizer ``Mine`` on ``course.checks.optim``'s problem: whether it is an
+    ``Optimizer``, and every parameter after every step (a list of dicts)."""
+    import torch
+
+    from course.checks.optim import _arguments, _clone, _problem
+
+    start, loss = _problem(seed)
+    params = _clone(start)
+    optimizer = Mine(_arguments(params, groups), **hyper)
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        return {"optimizer": False, "steps": []}
+    after = []
+    for step in range(1, steps + 1):
+        if lr_drop_at is not None and step == lr_drop_at:
+            for group in optimizer.param_groups:
+                group["lr"] = group["lr"] * 0.5
+        if reload_at is not None and step == reload_at:
+            saved = optimizer.state_dict()
+            optimizer = Mine(_arguments(params, groups), **hyper)
+            optimizer.load_state_dict(saved)
+        optimizer.zero_grad()
+        loss(params, late_from is not None and step >= late_from).backward()
+        optimizer.step()
+        after.append({name: p.detach().clone() for name, p in params.items()})
+    return {"optimizer": True, "steps": after}
+
+
+def fit(fn, optimizer, steps, task, stale_grads, seed):
+    """``fn(model, X, y, opt, loss_fn, steps)`` on ``course.checks.optim``'s problem: the losses
+    it returns and the model's parameters after it."""
+    import torch
+
+    from course.checks.optim import _model, _optimizer_maker
+
+    model, X, y, loss_fn = _model(seed, task)
+    if stale_grads:
+        g = torch.Generator().manual_seed(seed + 1)
+        for p in model.parameters():
+            p.grad = torch.randn(p.shape, generator=g, dtype=p.dtype) * 3
+    opt = _optimizer_maker(optimizer)(model.parameters())
+    losses = fn(model, X, y, opt, loss_fn, steps)
+    return losses, {name: p.detach() for name, p in model.named_parameters()}
+
+
+PROBES = {"seeded": seeded, "optimizer_class": optimizer_class, "trajectory": trajectory, "fit": fit,
+          "collapse": collapse, "linear_layer": linear_layer, "linear_init": linear_init, "mlp": mlp, "xor": xor,
           "sealed": sealed, "calls_of": calls_of, "small_cnn": small_cnn, "numpy_views": numpy_views, "vjp": vjp, "with_devices": with_devices, "moved": moved}

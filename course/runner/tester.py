@@ -113,7 +113,8 @@ def run_probe(name: str, *args):
         from course.runner.probes import PROBES
 
         return PROBES[name](*args)
-    return learner.request("probe", [name, *args], what=f"checking {args[0].__name__}")
+    shown = next(a for a in args if type(a) is Remote).__name__
+    return learner.request("probe", [name, *args], what=f"checking {shown}")
 
 
 def _exception(error: dict) -> BaseException:
