@@ -89,9 +89,10 @@ def with_devices(fn, args, cuda, mps, current):
 
 
 def moved(fn, obj, device):
-    """``fn(obj, device)``; the paths (``""``, ``"[1]"``, ``"['x']"``) where the result is the
-    very object the input holds there; and whether the input is as it was."""
-    from course.checks.setup import _snapshot
+    """``fn(obj, device)`` described (``course.checks.setup.shape_of``); the paths (``""``,
+    ``"[1]"``, ``"['x']"``) where the result is the very object the input holds there; and
+    whether the input (modules' parameters included) is as it was."""
+    from course.checks.setup import _snapshot, shape_of
 
     before = _snapshot(obj)
     result = fn(obj, device)
@@ -109,7 +110,7 @@ def moved(fn, obj, device):
                 walk(a, b, f"{path}[{i}]")
 
     walk(result, obj, "")
-    return result, same, _snapshot(obj) == before
+    return shape_of(result), same, _snapshot(obj) == before
 
 
 def sealed(fn, module, *args):
