@@ -11,9 +11,19 @@ raises it again where it cannot be swallowed.
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 
 _requested = threading.Event()
+_default_unraisable = sys.unraisablehook
+
+
+def _unraisable(info) -> None:
+    """A stop request dropped inside a gc callback or ``__del__`` is not an error to print: it
+    was recorded, and ``check()`` raises it again."""
+    if isinstance(info.exc_value, KeyboardInterrupt) and _requested.is_set():
+        return
+    _default_unraisable(info)
 
 
 def _request(signum, frame):
@@ -25,6 +35,7 @@ def install() -> None:
     """SIGINT and SIGTERM stop the command, however it was started: a process started in the
     background, by a CI step or by a test runner can inherit SIGINT *ignored*, and Python then
     never raises KeyboardInterrupt; SIGTERM would kill it without clean-up."""
+    sys.unraisablehook = _unraisable
     signal.signal(signal.SIGINT, _request)
     signal.signal(signal.SIGTERM, _request)
 

@@ -15,7 +15,7 @@ from hypothesis import assume
 from hypothesis import strategies as st
 
 import course.checks.strategies  # noqa: F401 (warms hypothesis up)
-from course.checks.compare import call, check, compare_close, describe, fail
+from course.checks.compare import call, call_probe, check, compare_close, describe, fail
 
 _isinstance = isinstance
 _grad = torch.autograd.grad
@@ -72,6 +72,15 @@ def check_derivative(fn, f: Fn, x0) -> None:
     compare_close(result, expected, what)
 
 
+def check_derivative_uses_autograd(fn, x0=1.5) -> None:
+    """``derivative`` calls ``f`` on a 0-d float64 tensor that requires grad (autograd, not
+    finite differences); ``f`` records its inputs where ``derivative`` runs."""
+    seen = call_probe("spied", fn, x0)
+    check(any(tuple(s) == ("torch.float64", True, 0) for s in seen or []),
+          f"derivative(f, {x0}) called f with {seen} (dtype, requires_grad, ndim); expected a 0-d float64 tensor "
+          "that requires grad (use autograd, not finite differences)")
+
+
 # --------------------------------------------------------------- elementwise_grad
 def _grad_state(x):
     return None if x.grad is None else x.grad.clone()
@@ -86,9 +95,9 @@ def check_elementwise_grad(fn, f: Fn, x, preset_grad: bool = False) -> None:
         x.grad = torch.full_like(x, 7.0)
         what += " with x.grad already set"
     before = _grad_state(x)
-    result = call(fn, f, x)
+    # where fn runs, x.grad starts as it is here; what it is after the call comes back
+    result, after = call_probe("elementwise", fn, f, x, before)
     compare_close(result, expected.detach(), what)
-    after = x.grad
     if before is None:
         check(after is None, f"{what} changed x.grad from None to {describe(after)}: use torch.autograd.grad, "
                              "or differentiate a detached copy of x")
@@ -119,7 +128,8 @@ def check_jacobian(fn, f: Fn, x) -> None:
     expected = _jacobian(f.f, x.detach())
     if expected.ndim != 2:
         expected = expected.reshape(-1, x.numel())
-    compare_close(call(fn, f, x), expected, what)
+    result, f.inputs = call_probe("counted", fn, f, x)  # f's calls are counted where fn runs
+    compare_close(result, expected, what)
     _one_call_on_a_leaf(f, what, "`torch.autograd.grad(y[i], x, retain_graph=True)`")
 
 
@@ -127,7 +137,8 @@ def check_hvp(fn, f: Fn, x, v) -> None:
     f = f.fresh()
     what = f"hvp({f!r}, {describe(x, 4)}, {describe(v, 4)})"
     _, expected = _hvp(f.f, x.detach(), v)
-    compare_close(call(fn, f, x, v), expected, what)
+    result, f.inputs = call_probe("counted", fn, f, x, v)
+    compare_close(result, expected, what)
     _one_call_on_a_leaf(f, what, "`grad(f(x), x, create_graph=True)` and a second `grad`")
 
 
@@ -143,43 +154,57 @@ def check_function_against(cls, reference, x, grad_out=None) -> None:
     equals the reference's backward."""
     name = cls.__name__
     what = f"{name}.apply({describe(x, 4)})"
-    leaf = x.detach().clone().requires_grad_(True)
-    out = _apply(cls, leaf)
     ref_leaf = x.detach().clone().requires_grad_(True)
     ref_out = reference(ref_leaf)
-    compare_close(out.detach() if _isinstance(out, _Tensor) else out, ref_out.detach(), what)
-    check(out.requires_grad and out.grad_fn is not None,
-          f"{what}: the output has no grad_fn; return a tensor computed in forward, not a detached constant")
     if grad_out is None:
         gen = torch.Generator().manual_seed(x.numel())
         grad_out = torch.randn(ref_out.shape, generator=gen, dtype=torch.float64).to(ref_out.dtype)
     g = grad_out
+    # the Function runs, and differentiates, where the learner's class is
+    seen = call_probe("function_apply", cls, x, g)
+    check(seen.get("apply") is True, f"{name} has no .apply: subclass torch.autograd.Function")
+    out = seen.get("out")
+    compare_close(out, ref_out.detach(), what)
+    check(seen.get("connected") is True,
+          f"{what}: the output has no grad_fn; return a tensor computed in forward, not a detached constant")
     (expected,) = _grad(ref_out, ref_leaf, g)
-    try:
-        (actual,) = _grad(out, leaf, g)
-    except Exception as error:  # noqa: BLE001
-        fail(f"backward of {what} with grad_output {describe(g, 4)} raised {type(error).__name__}: {error}")
-    compare_close(actual, expected, f"the gradient of {what} for grad_output {describe(g, 4)}")
+    if "grad_error" in seen:
+        fail(f"backward of {what} with grad_output {describe(g, 4)} raised {seen['grad_error']}")
+    compare_close(seen.get("grad"), expected, f"the gradient of {what} for grad_output {describe(g, 4)}")
 
 
 def check_gradcheck(cls, x) -> None:
     what = f"torch.autograd.gradcheck({cls.__name__}.apply, {describe(x, 4)})"
-    leaf = x.detach().to(torch.float64).requires_grad_(True)
-    try:
-        ok = _gradcheck(cls.apply, (leaf,), eps=1e-6, atol=1e-5, raise_exception=True)
-    except Exception as error:  # noqa: BLE001
-        text = " ".join(str(error).split())
-        fail(f"{what} failed: {text[:400]}")
-    check(ok, f"{what} returned False")
+    eps = 1e-6
+    # what gradcheck compares, computed where the class is: the Jacobian backward gives, and the
+    # forward around x; the comparison (central differences, atol 1e-5) is made here
+    seen = call_probe("function_jacobians", cls, x.detach().to(torch.float64), eps)
+    check(seen.get("connected") is True, f"{what} failed: the output does not require grad")
+    analytical = seen.get("analytical")
+    plus, minus = seen.get("plus") or [], seen.get("minus") or []
+    check(_isinstance(analytical, _Tensor) and len(plus) == len(minus) == x.numel(),
+          f"{what} failed: the Function did not give a Jacobian")
+    numerical = torch.stack([(p - m) / (2 * eps) for p, m in zip(plus, minus)], dim=1) if plus else analytical
+    check(analytical.shape == numerical.shape, f"{what} failed: Jacobian shapes {list(analytical.shape)} "
+                                               f"(backward) and {list(numerical.shape)} (numerical) differ")
+    bad = (analytical - numerical).abs() > 1e-5 + 1e-3 * numerical.abs()
+    if bool(bad.any()):
+        fail(f"{what} failed: Jacobian mismatch for output 0 with respect to input 0, "
+             f"numerical: {describe(numerical)}, analytical: {describe(analytical)}")
+
+
+def check_ste_chain(cls, w) -> None:
+    """d/dw of ``sum(cls.apply(3w)²)`` is ``2·round(3w)·3``: the Function inside a longer graph."""
+    got = call_probe("ste_chain", cls, w)  # the graph is built and run where the class is
+    expected = 2 * torch.round(w.detach() * 3) * 3
+    check(_isinstance(got, _Tensor) and got.shape == expected.shape and bool(torch.allclose(got, expected)),
+          f"d/dw of sum(RoundSTE(3w)²) at w = {describe(w)} is {describe(got)}, expected {describe(expected)} (2·round(3w)·3)")
 
 
 def check_saves_output(cls, x) -> None:
     """The forward saved its output (in ``ctx.save_for_backward`` or as a ctx attribute)."""
-    leaf = x.detach().clone().requires_grad_(True)
-    out = _apply(cls, leaf)
-    ctx = out.grad_fn
-    saved = list(getattr(ctx, "saved_tensors", ()) or ())
-    saved += [v for v in vars(ctx).values() if _isinstance(v, _Tensor)] if hasattr(ctx, "__dict__") else []
+    out, saved = call_probe("saved_output", cls, x)  # the backward node lives where the class is
+    check(_isinstance(out, _Tensor), f"{cls.__name__}.apply({describe(x, 4)}) returned {describe(out)}")
     same = [s for s in saved if s.shape == out.shape and s.dtype == out.dtype and _equal(s.detach(), out.detach())]
     check(same, f"{cls.__name__}.apply({describe(x, 4)}): forward must save its output sigmoid(x) for backward "
                 f"(ctx.save_for_backward(out)); it saved {describe(saved) if saved else 'nothing'}")
@@ -283,36 +308,27 @@ def check_value_code(Value, code: str) -> None:
             t.retain_grad()
     expected[output].backward()
 
-    leaves = []
-
-    def make(v):
-        node = Value(v)
-        leaves.append(node)
-        return node
-
-    try:
-        mine = _run(code, make)
-        check(_isinstance(mine.get(output), Value),
-              f"running {shown}: {output} is {describe(mine.get(output))}, expected a Value")
-        mine[output].backward()
-    except NotImplementedError as error:
-        if str(error):
-            fail(f"running {shown} raised NotImplementedError: {error}")
-        fail(f"running {shown}: {_raising_method(error, Value)} still raises NotImplementedError; write it")
-    except AssertionError:
-        raise
-    except Exception as error:  # noqa: BLE001
-        fail(f"running {shown} raised {type(error).__name__}: {error}")
+    seen = call_probe("value_code", Value, code, output)  # the learner's Value runs where it is defined
+    error = seen.get("error")
+    if error == "type":
+        fail(f"running {shown}: {output} is a {seen.get('output')}, expected a Value")
+    if error == "stub":
+        if seen.get("message"):
+            fail(f"running {shown} raised NotImplementedError: {seen['message']}")
+        fail(f"running {shown}: {seen.get('method')} still raises NotImplementedError; write it")
+    if error is not None:
+        fail(f"running {shown} raised {seen.get('message')}")
+    mine = seen.get("nodes") or {}
     for name, ref in expected.items():
-        node = mine.get(name)
-        check(_isinstance(node, Value), f"in {shown}: {name} is {describe(node)}, expected a Value")
-        check(_number(node.data), f"in {shown}: {name}.data is {describe(node.data)}; expected a Python float")
-        compare_close(float(node.data), ref.item(), f"in {shown}: {name}.data", rtol=1e-6, atol=1e-9)
+        is_value, data, _ = mine.get(name, (False, "nothing", None))
+        check(is_value is True, f"in {shown}: {name} is a {data}, expected a Value")
+        check(_number(data), f"in {shown}: {name}.data is {describe(data)}; expected a Python float")
+        compare_close(float(data), ref.item(), f"in {shown}: {name}.data", rtol=1e-6, atol=1e-9)
     for name, ref in expected.items():
-        node = mine[name]
+        grad = mine[name][2]
         want = 0.0 if ref.grad is None else ref.grad.item()
-        check(_number(node.grad), f"in {shown}: {name}.grad is {describe(node.grad)}; expected a Python float")
-        compare_close(float(node.grad), want, f"in {shown}: the gradient {name}.grad (torch says {want:.6g})",
+        check(_number(grad), f"in {shown}: {name}.grad is {describe(grad)}; expected a Python float")
+        compare_close(float(grad), want, f"in {shown}: the gradient {name}.grad (torch says {want:.6g})",
                       rtol=1e-6, atol=1e-9)
 
 
@@ -361,9 +377,8 @@ def check_dynamic_iterate(fn, x, w, **kwargs) -> None:
     rw = w.detach().clone().requires_grad_(True) if w_is_tensor else w
     ref_y, ref_steps = reference_dynamic_iterate(rx, rw, **kwargs)
     ref_y.sum().backward()
-    lx = x.detach().clone().requires_grad_(True)
-    lw = w.detach().clone().requires_grad_(True) if w_is_tensor else w
-    result = call(fn, lx, lw, **kwargs)
+    # the loop, and its backward, run where the learner's code is
+    result, connected, x_grad, w_grad = call_probe("dynamic", fn, x, w, kwargs)
     check(_isinstance(result, tuple) and len(result) == 2, f"{what} returned {describe(result)}; expected (y, steps)")
     y, steps = result
     try:
@@ -373,10 +388,9 @@ def check_dynamic_iterate(fn, x, w, **kwargs) -> None:
     check(steps_value == ref_steps, f"{what} made {steps_value} steps; expected {ref_steps} "
                                     "(count every update; stop when max |y_new - y| < tol or at max_steps)")
     compare_close(y.detach() if _isinstance(y, _Tensor) else y, ref_y.detach(), f"{what}: y")
-    check(_isinstance(y, _Tensor) and y.grad_fn is not None,
+    check(_isinstance(y, _Tensor) and connected,
           f"{what}: y has no grad_fn, so no gradient flows back to x and w (don't detach or use .item() in the loop)")
-    y.sum().backward()
-    grads = [("x", lx.grad, rx.grad)] + ([("w", lw.grad, rw.grad)] if w_is_tensor else [])
+    grads = [("x", x_grad, rx.grad)] + ([("w", w_grad, rw.grad)] if w_is_tensor else [])
     for name, got, want in grads:
         check(got is not None, f"{what}: y.sum().backward() left {name}.grad None; expected {describe(want)}")
         compare_close(got, want, f"{what}: the gradient {name}.grad of y.sum()")
@@ -385,35 +399,24 @@ def check_dynamic_iterate(fn, x, w, **kwargs) -> None:
 # -------------------------------------------------------------- no_grad_forward
 def check_no_grad_forward(fn, model, x) -> None:
     what = f"no_grad_forward({type(model).__name__}, {describe(x, 4)})"
-    flags = [(name, p.requires_grad) for name, p in model.named_parameters()]
     with torch.no_grad():
         expected = model(x)
     check(_is_grad_enabled(), "internal: grad mode is off before the call")
-    seen, saved = [], []
-    hook = model.register_forward_pre_hook(lambda module, args: seen.append(_is_grad_enabled()))
-
-    def pack(t):  # autograd saves tensors for backward only while it builds a graph
-        saved.append(1)
-        return t
-
-    try:
-        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-            result = call(fn, model, x)
-    finally:
-        hook.remove()
-    enabled = _is_grad_enabled()
-    torch.set_grad_enabled(True)
-    check(not any(seen) and not saved,
+    # a copy of the model goes where the learner's function is; its forwards are watched there
+    seen = call_probe("no_grad_forward", fn, model, x)
+    modes, saved, enabled = seen.get("seen") or [], seen.get("saved"), seen.get("enabled")
+    check(not any(modes) and not saved,
           f"{what} ran the model's forward with gradient tracking on (a graph was built"
-          f"{', then cut' if seen and any(seen) else ''}); the point is to never record it: "
+          f"{', then cut' if modes and any(modes) else ''}); the point is to never record it: "
           "run the forward inside `with torch.no_grad():`, detaching afterwards is too late")
-    check(enabled, f"{what} left gradient tracking switched off for everything after it: "
-                   "use `with torch.no_grad():`, which restores it")
-    compare_close(result.detach() if _isinstance(result, _Tensor) else result, expected, what)
-    check(result.grad_fn is None and not result.requires_grad,
-          f"{what}: the output has grad_fn {result.grad_fn} (requires_grad={result.requires_grad}); "
+    check(enabled is True, f"{what} left gradient tracking switched off for everything after it: "
+                           "use `with torch.no_grad():`, which restores it")
+    result = seen.get("result")
+    compare_close(result, expected, what)
+    check(seen.get("grad_fn") is None and seen.get("requires_grad") is False,
+          f"{what}: the output has grad_fn {seen.get('grad_fn')} (requires_grad={seen.get('requires_grad')}); "
           "expected no graph at all")
-    now = [(name, p.requires_grad) for name, p in model.named_parameters()]
+    flags, now = seen.get("flags") or [], seen.get("flags_after") or []
     changed = [f"{n}: {a} → {b}" for (n, a), (_, b) in zip(flags, now) if a != b]
     check(not changed, f"{what} changed the model's requires_grad flags ({', '.join(changed)}); leave them as they were")
 

@@ -43,6 +43,7 @@ DYNAMIC_NAMES = {"eval": "`eval`", "exec": "`exec`", "compile": "`compile`", "gl
 DYNAMIC_ATTRIBUTES = {"__dict__", "__getattribute__", "__code__", "__closure__", "__wrapped__", "__subclasses__"}
 # What a module-like object may be asked for by a computed name: nothing.
 MODULES = {"sys", "builtins", "importlib", "gc", "inspect", "os", "types", "operator"}
+HIDDEN_MODULES = {"builtins", "importlib", "gc", "inspect"}  # no answer needs these by a constant __import__
 SYS_ALLOWED = {"version", "version_info", "platform", "executable", "float_info", "maxsize", "byteorder",
                "implementation", "stdout", "stderr", "argv"}
 REFERENCE_NAME = re.compile(r"(^|_)reference(_|$)")
@@ -88,7 +89,7 @@ def _problem(node) -> str | None:
         if node.id in DYNAMIC_NAMES and isinstance(node.ctx, ast.Load):
             return DYNAMIC_NAMES[node.id]
     elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant) \
-            and node.args[0].value in MODULES and (
+            and node.args[0].value in HIDDEN_MODULES and (
                 (isinstance(node.func, ast.Name) and node.func.id in ("__import__", "import_module"))
                 or (isinstance(node.func, ast.Attribute) and node.func.attr == "import_module")):
         return f"`__import__({node.args[0].value!r})`"
@@ -101,7 +102,10 @@ def _problem(node) -> str | None:
             return REACHING[node.attr]
         if node.attr in DYNAMIC_ATTRIBUTES:
             return f"`{node.attr}`"
-        if isinstance(node.value, ast.Name) and node.value.id == "sys" and node.attr not in SYS_ALLOWED:
+        if node.attr not in SYS_ALLOWED and (
+                (isinstance(node.value, ast.Name) and node.value.id == "sys")
+                or (isinstance(node.value, ast.Call) and node.value.args
+                    and isinstance(node.value.args[0], ast.Constant) and node.value.args[0].value == "sys")):
             return f"`sys.{node.attr}`"
         if node.attr in reference_names():
             return f"the course's `{node.attr}`"

@@ -87,7 +87,7 @@ def assignment_files(source_dir: Path, ignore: list[str], limit: int = 64 << 20)
 
 # Assignments whose test cells run in the tester's process, apart from the learner's code
 # (course.runner); the others still run theirs in the learner's process, behind the guard.
-SEPARATE_TESTER = frozenset({"00_setup", "01_tensors", "03_neural_networks", "04_losses", "05_optimization", "06_convolutions",
+SEPARATE_TESTER = frozenset({"00_setup", "01_tensors", "02_autograd", "03_neural_networks", "04_losses", "05_optimization", "06_convolutions",
                              "07_pooling"})
 
 

@@ -349,6 +349,177 @@ def fit(fn, optimizer, steps, task, stale_grads, seed):
     return losses, {name: p.detach() for name, p in model.named_parameters()}
 
 
-PROBES = {"seeded": seeded, "optimizer_class": optimizer_class, "trajectory": trajectory, "fit": fit,
+# -- 02_autograd -------------------------------------------------------------------------------
+
+def elementwise(fn, f, x, preset):
+    """``fn(f, x)`` with ``x.grad`` set to ``preset`` first (``None``: left unset): the result
+    and ``x.grad`` after the call."""
+    if preset is not None:
+        x.grad = preset
+    result = fn(f, x)
+    return result, (None if x.grad is None else x.grad.detach().clone())
+
+
+def spied(fn, x0):
+    """``fn(f, x0)`` with ``f(x) = x ** 2`` recording each input: [(dtype, requires_grad, ndim)]."""
+    from course.checks.autograd import Fn
+
+    seen = []
+
+    def spy(x):
+        seen.append((str(x.dtype), bool(x.requires_grad), x.ndim))
+        return x ** 2
+
+    fn(Fn("x ** 2 (which records its input)", spy), x0)
+    return seen
+
+
+def counted(fn, f, *args):
+    """``fn(f, *args)`` and, for each call of ``f`` (an ``Fn``), whether its argument was a leaf
+    that requires grad."""
+    result = fn(f, *args)
+    return result, list(getattr(f, "inputs", []))
+
+
+def function_apply(cls, x, grad_out):
+    """``cls.apply`` on a leaf copy of ``x``: output, whether it is in the graph, and the gradient
+    for ``grad_out`` (or the error backward raised)."""
+    import torch
+
+    apply = getattr(cls, "apply", None)
+    if apply is None:
+        return {"apply": False}
+    leaf = x.detach().clone().requires_grad_(True)
+    out = apply(leaf)
+    seen = {"apply": True, "out": out.detach() if isinstance(out, torch.Tensor) else out,
+            "connected": isinstance(out, torch.Tensor) and out.requires_grad and out.grad_fn is not None}
+    if seen["connected"]:
+        try:
+            (seen["grad"],) = torch.autograd.grad(out, leaf, grad_out.to(out.dtype) if out.shape == grad_out.shape else grad_out)
+        except Exception as error:  # noqa: BLE001 - reported by the tester
+            seen["grad_error"] = f"{type(error).__name__}: {error}"
+    return seen
+
+
+def function_jacobians(cls, x, eps):
+    """For ``cls.apply`` at float64 ``x``: the Jacobian its backward gives (one row per output
+    element) and the forward at ``x ± eps`` along each input element (for a numerical one)."""
+    import torch
+
+    leaf = x.detach().to(torch.float64).requires_grad_(True)
+    out = cls.apply(leaf)
+    if not (isinstance(out, torch.Tensor) and out.requires_grad):
+        return {"connected": False}
+    rows = []
+    flat = out.reshape(-1)
+    for i in range(flat.numel()):
+        (g,) = torch.autograd.grad(flat[i], leaf, retain_graph=True, allow_unused=True, materialize_grads=True)
+        rows.append(g.reshape(-1))
+    plus, minus = [], []
+    with torch.no_grad():
+        for j in range(leaf.numel()):
+            step = torch.zeros_like(leaf).reshape(-1)
+            step[j] = eps
+            plus.append(cls.apply(leaf.detach() + step.reshape(leaf.shape)).reshape(-1))
+            minus.append(cls.apply(leaf.detach() - step.reshape(leaf.shape)).reshape(-1))
+    return {"connected": True, "analytical": torch.stack(rows) if rows else torch.zeros(0, leaf.numel()),
+            "plus": plus, "minus": minus}
+
+
+def saved_output(cls, x):
+    """``cls.apply`` on a leaf copy of ``x``: its output and every tensor its backward node saved."""
+    import torch
+
+    leaf = x.detach().clone().requires_grad_(True)
+    out = cls.apply(leaf)
+    ctx = getattr(out, "grad_fn", None)
+    saved = list(getattr(ctx, "saved_tensors", ()) or ())
+    saved += [v for v in vars(ctx).values() if isinstance(v, torch.Tensor)] if hasattr(ctx, "__dict__") else []
+    return out.detach() if isinstance(out, torch.Tensor) else out, [t.detach() for t in saved]
+
+
+def ste_chain(cls, w):
+    """The gradient w.r.t. ``w`` of ``sum(cls.apply(3 * w) ** 2)``: a learner's Function inside a
+    longer graph."""
+    leaf = w.detach().clone().requires_grad_(True)
+    loss = (cls.apply(leaf * 3) ** 2).sum()
+    loss.backward()
+    return leaf.grad
+
+
+def value_code(Value, code, output):
+    """``code`` run with the learner's ``Value`` for its leaves, then ``output.backward()``: for
+    each name, (is a Value, data, grad); or what went wrong."""
+    from course.checks.autograd import _raising_method
+
+    namespace = {"Value": Value}
+    try:
+        exec(code, namespace)  # noqa: S102 - the course's expressions, in the learner's process
+        node = namespace.get(output)
+        if not isinstance(node, Value):
+            return {"error": "type", "output": type(node).__name__}
+        node.backward()
+    except NotImplementedError as error:
+        return {"error": "stub", "message": str(error), "method": _raising_method(error, Value)}
+    except Exception as error:  # noqa: BLE001 - reported by the tester
+        return {"error": "raised", "message": f"{type(error).__name__}: {error}"}
+    nodes = {}
+    for name, node in namespace.items():
+        if name in ("Value", "__builtins__"):
+            continue
+        ok = isinstance(node, Value)
+        nodes[name] = (ok, getattr(node, "data", None) if ok else type(node).__name__, getattr(node, "grad", None) if ok else None)
+    return {"nodes": nodes}
+
+
+def dynamic(fn, x, w, kwargs):
+    """``fn(x, w, **kwargs)`` on leaf copies; then ``y.sum().backward()``: (result as returned,
+    whether y has a grad_fn, x.grad, w.grad)."""
+    import torch
+
+    lx = x.detach().clone().requires_grad_(True)
+    lw = w.detach().clone().requires_grad_(True) if isinstance(w, torch.Tensor) else w
+    result = fn(lx, lw, **kwargs)
+    y = result[0] if isinstance(result, tuple) and len(result) == 2 else None
+    connected = isinstance(y, torch.Tensor) and y.grad_fn is not None
+    if connected:
+        y.sum().backward()
+    plain = tuple(r.detach() if isinstance(r, torch.Tensor) else r for r in result) if isinstance(result, tuple) else result
+    return plain, connected, lx.grad, (lw.grad if isinstance(lw, torch.Tensor) else None)
+
+
+def no_grad_forward(fn, model, x):
+    """``fn(model, x)`` watched: grad mode at each forward of ``model``, whether autograd saved any
+    tensor for backward, grad mode after, the output and its graph, the parameters' flags before
+    and after."""
+    import torch
+
+    flags = [(name, p.requires_grad) for name, p in model.named_parameters()]
+    seen, saved = [], []
+    hook = model.register_forward_pre_hook(lambda module, args: seen.append(torch.is_grad_enabled()))
+
+    def pack(t):  # autograd saves tensors for backward only while it builds a graph
+        saved.append(1)
+        return t
+
+    try:
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            result = fn(model, x)
+    finally:
+        hook.remove()
+    enabled = torch.is_grad_enabled()
+    torch.set_grad_enabled(True)
+    is_tensor = isinstance(result, torch.Tensor)
+    return {"seen": seen, "saved": len(saved), "enabled": enabled,
+            "result": result.detach() if is_tensor else result,
+            "grad_fn": repr(result.grad_fn) if is_tensor and result.grad_fn is not None else None,
+            "requires_grad": bool(is_tensor and result.requires_grad),
+            "flags": flags, "flags_after": [(name, p.requires_grad) for name, p in model.named_parameters()]}
+
+
+PROBES = {"spied": spied, "elementwise": elementwise, "counted": counted, "function_apply": function_apply,
+          "function_jacobians": function_jacobians, "saved_output": saved_output, "ste_chain": ste_chain,
+          "value_code": value_code, "dynamic": dynamic, "no_grad_forward": no_grad_forward,
+          "seeded": seeded, "optimizer_class": optimizer_class, "trajectory": trajectory, "fit": fit,
           "collapse": collapse, "linear_layer": linear_layer, "linear_init": linear_init, "mlp": mlp, "xor": xor,
           "sealed": sealed, "calls_of": calls_of, "small_cnn": small_cnn, "numpy_views": numpy_views, "vjp": vjp, "with_devices": with_devices, "moved": moved}
