@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course.checks.compare import call, check, check_type, compare_close, describe, fail
+from course.checks.compare import call, call_probe, check, check_type, compare_close, describe, fail
 
 _isinstance = isinstance
 _process_time = time.process_time
@@ -291,23 +291,21 @@ def check_train_one_epoch(fn, make_model, x, y, batch_size, loss_fn, make_optimi
     def loader():
         return DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=False)
 
-    learner_model, reference_model = make_model(), make_model()
-    learner_model.eval()  # the function must switch it to train mode itself
-    learner_opt, reference_opt = make_optimizer(learner_model), make_optimizer(reference_model)
-    name = what_model or type(learner_model).__name__
+    reference_model = make_model()
+    reference_opt = make_optimizer(reference_model)
+    name = what_model or type(reference_model).__name__
     what = (f"{fn.__name__}({name}, DataLoader of {len(x)} samples in batches of {batch_size}, "
-            f"{type(loss_fn).__name__}(), {type(learner_opt).__name__}, device={device!r})")
-    torch.manual_seed(1)
-    result = call(fn, learner_model, loader(), loss_fn, learner_opt, device=device)
+            f"{type(loss_fn).__name__}(), {type(reference_opt).__name__}, device={device!r})")
+    # the learner's function trains its own copy where its code is; modes and parameters come back
+    result, modes, params = call_probe("one_epoch", fn, make_model, x, y, batch_size, loss_fn, make_optimizer, device)
     torch.manual_seed(1)
     expected = _reference_epoch(reference_model, loader(), loss_fn, reference_opt)
     check(_isinstance(result, (int, float)) and not _isinstance(result, bool),
           f"{what} returned {describe(result)}; expected a Python float (use loss.item())")
-    modes = probe_of(learner_model).calls
     check(modes and all(training for training, _ in modes),
           f"{what}: the model ran in eval mode; call model.train() before the loop")
-    for (pname, got), (_, want) in zip(learner_model.named_parameters(), reference_model.named_parameters()):
-        compare_close(got.detach(), want.detach(),
+    for pname, want in reference_model.named_parameters():
+        compare_close(params.get(pname), want.detach(),
                       f"{what}: parameter {pname!r} after the epoch (one optimizer step per batch, gradients "
                       "zeroed before each backward)")
     compare_close(float(result), expected, f"{what}: the returned loss (the sample-weighted mean of the batch "
@@ -340,14 +338,10 @@ def check_evaluate(fn, make_model, x, y, batch_size, device="cpu", train_mode_fi
     from torch.utils.data import DataLoader, TensorDataset
 
     loader = DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=False)
-    model = make_model()
-    if train_mode_first:
-        model.train()
     what = f"{fn.__name__}(model, DataLoader of {len(x)} samples in batches of {batch_size}, device={device!r})"
-    result = call(fn, model, loader, device=device)
+    result, modes = call_probe("evaluated", fn, make_model, x, y, batch_size, device, train_mode_first)
     check(_isinstance(result, (int, float)) and not _isinstance(result, bool),
           f"{what} returned {describe(result)}; expected a Python float (an accuracy in [0, 1])")
-    modes = probe_of(model).calls
     check(modes and not any(training for training, _ in modes),
           f"{what}: the model ran in train mode; call model.eval() first (dropout and batch norm behave differently)")
     check(not any(grad for _, grad in modes),
@@ -381,43 +375,38 @@ def _build(factory, what):
 
 def check_cifar_shapes(factory) -> None:
     what = f"{factory.__name__}()"
-    torch.manual_seed(0)
-    model = _build(factory, what)
-    size = count_parameters(model)
-    check(size <= CIFAR_MAX_PARAMETERS,
+    inputs = [torch.rand(n, 3, 32, 32) for n in (1, 5)]
+    seen = call_probe("built", factory, 0, inputs)  # built and run where the learner's code is
+    check(seen.get("module") is True, f"{what} returned a {seen.get('type', '?')}; expected an nn.Module")
+    size = seen.get("parameters")
+    check(type(size) is int and size <= CIFAR_MAX_PARAMETERS,
           f"{what} has {size:,} parameters; at most {CIFAR_MAX_PARAMETERS:,} are allowed")
-    model.eval()
-    for n in (1, 5):
-        x = torch.rand(n, 3, 32, 32)
-        with torch.no_grad():
-            out = _forward(model, x, f"the model from {what} (in eval mode)")
+    for x, out in zip(inputs, seen.get("outputs") or []):
+        n = len(x)
         check(torch.is_tensor(out) and tuple(out.shape) == (n, 10),
               f"{what} maps {_shape(x)} to {describe(out, 3)}; expected logits of shape [{n}, 10]")
         check(bool(torch.isfinite(out).all()), f"{what} returned non-finite logits {describe(out)}")
 
 
+def check_fresh_models(factory) -> None:
+    """Each call of ``factory()`` builds a new module."""
+    seen = call_probe("built", factory, 3, [], True)
+    check(seen.get("module") is True, f"{factory.__name__}() returned a {seen.get('type', '?')}; expected an nn.Module")
+    check(seen.get("fresh") is True,
+          f"{factory.__name__}() returned the same module twice; it must build a new one per call")
+
+
 def check_cifar_learns(factory, steps: int = 25, factor: float = 0.9, seed: int = 0) -> None:
     what = f"{factory.__name__}()"
-    torch.manual_seed(seed)
-    model = _build(factory, what)
     x, y = pattern_set(seed=seed)
-    optimizer = _Adam(model.parameters(), lr=1e-3)
-    model.train()
-    losses = []
-    for _ in range(steps + 1):
-        out = _forward(model, x, f"the model from {what} (in train mode)")
-        check(torch.is_tensor(out) and tuple(out.shape) == (len(x), 10),
-              f"{what} maps {_shape(x)} to {describe(out, 3)}; expected [{len(x)}, 10]")
-        loss = _cross_entropy(out, y)
-        losses.append(loss.item())
-        if len(losses) > steps:
-            break
-        optimizer.zero_grad()
-        try:
-            loss.backward()
-        except RuntimeError as error:
-            fail(f"{what}: the loss cannot be backpropagated ({error}); does the output depend on trainable parameters?")
-        optimizer.step()
+    seen = call_probe("learns", factory, seed, x, y, steps)  # trained where the learner's code is
+    check(seen.get("module") is True, f"{what} returned a {seen.get('type', '?')}; expected an nn.Module")
+    if "bad_output" in seen:
+        fail(f"{what} maps {_shape(x)} to {describe(seen['bad_output'], 3)}; expected [{len(x)}, 10]")
+    if "backward" in seen:
+        fail(f"{what}: the loss cannot be backpropagated ({seen['backward']}); does the output depend on "
+             "trainable parameters?")
+    losses = seen.get("losses") or [math.nan]
     check(math.isfinite(losses[-1]) and losses[-1] < factor * losses[0],
           f"{what}: {steps} Adam steps (lr 1e-3) on {len(x)} images of 10 learnable patterns took the "
           f"cross-entropy from {losses[0]:.3f} to {losses[-1]:.3f}; expected below {factor} x {losses[0]:.3f} = "
@@ -443,33 +432,27 @@ def _conv_calls(model, fn, *args):
 def check_autoencoder_shapes(cls, latent_dim=None, batch: int = 3) -> None:
     name = cls.__name__
     what = f"{name}()" if latent_dim is None else f"{name}(latent_dim={latent_dim})"
-    torch.manual_seed(0)
-    model = call(cls) if latent_dim is None else call(cls, latent_dim=latent_dim)
-    check(_isinstance(model, _Module), f"{what} is not an nn.Module")
     d = 32 if latent_dim is None else latent_dim
-    model.eval()
     x = torch.rand(batch, 1, 28, 28)
-    with torch.no_grad():
-        z, convs = _conv_calls(model, model.encode, x)
-        check(torch.is_tensor(z) and tuple(z.shape) == (batch, d),
-              f"{what}.encode({_shape(x)}) returned {describe(z, 3)}; expected shape [{batch}, {d}]")
-        check("Conv2d" in convs, f"{what}.encode ran no nn.Conv2d: the encoder must be convolutional")
-        out, convs = _conv_calls(model, model.decode, z)
-        check(torch.is_tensor(out) and tuple(out.shape) == (batch, 1, 28, 28),
-              f"{what}.decode({_shape(z)}) returned {describe(out, 3)}; expected shape [{batch}, 1, 28, 28]")
-        check(convs, f"{what}.decode ran no nn.ConvTranspose2d (nor nn.Conv2d): the decoder must be convolutional")
-        full = _forward(model, x, f"{what} (forward)")
-        compare_close(full, out, f"{what}(x) (forward must be decode(encode(x)))")
+    seen = call_probe("autoencoder", cls, {} if latent_dim is None else {"latent_dim": latent_dim}, 0, x)
+    check(seen.get("module") is True, f"{what} is not an nn.Module")
+    z = seen.get("code")
+    check(torch.is_tensor(z) and tuple(z.shape) == (batch, d),
+          f"{what}.encode({_shape(x)}) returned {describe(z, 3)}; expected shape [{batch}, {d}]")
+    check("Conv2d" in (seen.get("encode_convs") or []), f"{what}.encode ran no nn.Conv2d: the encoder must be convolutional")
+    out = seen.get("decoded")
+    check(torch.is_tensor(out) and tuple(out.shape) == (batch, 1, 28, 28),
+          f"{what}.decode({_shape(z)}) returned {describe(out, 3)}; expected shape [{batch}, 1, 28, 28]")
+    check(seen.get("decode_convs"), f"{what}.decode ran no nn.ConvTranspose2d (nor nn.Conv2d): the decoder must be convolutional")
+    compare_close(seen.get("forward"), out, f"{what}(x) (forward must be decode(encode(x)))")
 
 
 def check_decode_range(cls, latent_dim: int = 8, scale: float = 1.0, seed: int = 0) -> None:
     what = f"{cls.__name__}(latent_dim={latent_dim}).decode"
-    torch.manual_seed(seed)
-    model = call(cls, latent_dim=latent_dim)
-    model.eval()
     z = torch.randn(4, latent_dim, generator=torch.Generator().manual_seed(seed)) * scale
-    with torch.no_grad():
-        out = call(model.decode, z)
+    seen = call_probe("autoencoder", cls, {"latent_dim": latent_dim}, seed, None, z)
+    check(seen.get("module") is True, f"{cls.__name__}(latent_dim={latent_dim}) is not an nn.Module")
+    out = seen.get("decoded")
     check(torch.is_tensor(out) and tuple(out.shape) == (4, 1, 28, 28),
           f"{what}({describe(z, 3)}) returned {describe(out, 3)}; expected [4, 1, 28, 28]")
     bad = ~((out >= 0) & (out <= 1))
@@ -480,16 +463,12 @@ def check_decode_range(cls, latent_dim: int = 8, scale: float = 1.0, seed: int =
 
 def check_autoencoder_gradients(cls, latent_dim: int = 4) -> None:
     what = f"{cls.__name__}(latent_dim={latent_dim})"
-    torch.manual_seed(0)
-    model = call(cls, latent_dim=latent_dim)
-    model.train()
     x = torch.rand(4, 1, 28, 28)
-    out = _forward(model, x, f"{what} (in train mode)")
+    seen = call_probe("autoencoder", cls, {"latent_dim": latent_dim}, 0, x, None, True)
+    check(seen.get("module") is True, f"{what} is not an nn.Module")
+    out = seen.get("out")
     check(torch.is_tensor(out) and out.shape == x.shape, f"{what} maps {_shape(x)} to {describe(out, 3)}")
-    loss = _mse_loss(out, x)
-    loss.backward()
-    convs = [m for m in model.modules() if _isinstance(m, nn.Conv2d)]
-    check(convs and all(m.weight.grad is not None and bool(m.weight.grad.abs().sum() > 0) for m in convs),
+    check(seen.get("reached") is True,
           f"{what}: the reconstruction loss does not reach every nn.Conv2d weight; is the encoder's output "
           "used by the decoder?")
 
@@ -572,14 +551,22 @@ def start_training_clock() -> None:
           f"{BUDGET_CPU_SECONDS:.0f} s CPU budget.")
 
 
+def _learner_side(probe: str, *args):
+    """A probe of the notebook's own state (the training clock, the data it loaded): where the
+    notebook's cells ran."""
+    from course.runner.tester import run_probe
+
+    return run_probe(probe, *args)
+
+
 def check_budget() -> None:
-    training_clock.exclude_current_cell()
-    check(training_clock.started,
+    seen = _learner_side("budget")
+    check(seen.get("started") is True,
           "the training clock was not started: run the locked cell that calls start_training_clock() "
           "just before your training cell, then your training cell, then this test")
-    cpu, wall = training_clock.seconds()
+    cpu, wall = float(seen.get("cpu", math.inf)), float(seen.get("wall", math.nan))
     wall_text = "" if math.isnan(wall) else f" ({wall:.1f} s of wall time)"
-    check(not training_clock.interrupted(),
+    check(seen.get("interrupted") is False,
           f"your training cell was stopped before it finished, after {cpu:.1f} s of CPU time{wall_text} "
           "(nbgrader stops any cell after 120 s of wall time): a training run that does not finish within "
           f"the budget earns no points; train a smaller model or for fewer steps (budget: "
@@ -591,9 +578,7 @@ def check_budget() -> None:
 
 
 def check_heldout_untouched() -> None:
-    from course import data
-
-    loads = data.heldout_loads()
+    loads = _learner_side("budget").get("heldout_loads")
     check(loads == 0,
           f"this notebook loaded the held-out images (load_mnist('heldout') was called {loads} time(s)): "
           "they measure your model, so training or tuning on them makes the measurement meaningless; "
@@ -630,35 +615,39 @@ def plot_history(history, title: str = "training") -> None:
     plt.show()
 
 
+def _outputs(model, name: str, batches, method: str = "forward") -> list:
+    """The model's outputs on ``batches``, computed where it was trained (a probe)."""
+    check(model is not None, f"no `{name}` is defined: your training cell must define and train `{name}`")
+    seen = call_probe("outputs_of", model, batches, method)
+    check(seen.get("module") is True, f"`{name}` is a {seen.get('type', '?')}; expected a trained nn.Module")
+    outputs = seen.get("outputs") or []
+    check(len(outputs) == len(batches), f"`{name}` gave {len(outputs)} outputs for {len(batches)} batches")
+    return outputs
+
+
 def check_classifier_shape(model) -> None:
-    training_clock.exclude_current_cell()
-    _present(model, "model")
     from course import data
 
     x, _ = data._load_mnist("train")
     x = x[:5]
-    model.eval()
-    with torch.no_grad():
-        out = _forward(model, x.to(_device_of(model)), "model")
+    (out,) = _outputs(model, "model", [x])
     check(torch.is_tensor(out) and tuple(out.shape) == (5, 10),
           f"model({_shape(x)}) returned {describe(out, 3)}; expected logits of shape [5, 10] "
           "(images as load_mnist gives them: float in [0, 1], [N, 1, 28, 28])")
 
 
 def heldout_accuracy(model, batch_size: int = 500) -> float:
+    """Accuracy on the held-out images: the model sees the images where it lives, and its
+    predictions come back as data; the labels never leave this process."""
     from course import data
 
     x, y = data._load_mnist("heldout")
-    device = _device_of(model)
-    model.eval()
+    batches = [x[i:i + batch_size] for i in range(0, len(x), batch_size)]
     correct = 0
-    with torch.no_grad():
-        for i in range(0, len(x), batch_size):
-            out = _forward(model, x[i:i + batch_size].to(device), "model")
-            check(torch.is_tensor(out) and tuple(out.shape) == (len(x[i:i + batch_size]), 10),
-                  f"model on held-out images {list(x[i:i + batch_size].shape)} returned {describe(out, 3)}; "
-                  "expected logits [N, 10]")
-            correct += (out.argmax(dim=1).cpu() == y[i:i + batch_size]).sum().item()
+    for i, (xb, out) in enumerate(zip(batches, _outputs(model, "model", batches))):
+        check(torch.is_tensor(out) and tuple(out.shape) == (len(xb), 10),
+              f"model on held-out images {list(xb.shape)} returned {describe(out, 3)}; expected logits [N, 10]")
+        correct += (out.argmax(dim=1) == y[i * batch_size:i * batch_size + len(xb)]).sum().item()
     return correct / len(x)
 
 
@@ -678,27 +667,23 @@ def grade_classifier(model, band: float) -> None:
     print(f"accuracy {accuracy:.2%} on {where}: this band ({band:.0%}) is reached")
 
 
-def _autoencoder_parts(autoencoder):
-    _present(autoencoder, "autoencoder")
-    for method in ("encode", "decode"):
-        check(callable(getattr(autoencoder, method, None)),
-              f"`autoencoder` has no {method}() method: train a ConvAutoencoder")
-
-
 def check_autoencoder_interface(autoencoder) -> None:
     from course import data
 
-    training_clock.exclude_current_cell()
-    _autoencoder_parts(autoencoder)
+    check(autoencoder is not None,
+          "no `autoencoder` is defined: your training cell must define and train `autoencoder`")
     x, _ = data._load_mnist("train")
-    x = x[:5].to(_device_of(autoencoder))
-    autoencoder.eval()
-    with torch.no_grad():
-        z = call(autoencoder.encode, x)
-        check(torch.is_tensor(z) and z.ndim == 2 and z.shape[0] == 5 and z.shape[1] <= MAX_LATENT,
-              f"autoencoder.encode({_shape(x)}) returned {describe(z, 3)}; expected a code [5, d] "
-              f"with d <= {MAX_LATENT}")
-        out = call(autoencoder.decode, z)
+    x = x[:5]
+    seen = call_probe("interface", autoencoder, x)
+    check(seen.get("module") is True, f"`autoencoder` is a {seen.get('type', '?')}; expected a trained nn.Module")
+    for method in ("encode", "decode"):
+        check(method in (seen.get("methods") or []),
+              f"`autoencoder` has no {method}() method: train a ConvAutoencoder")
+    z = seen.get("code")
+    check(torch.is_tensor(z) and z.ndim == 2 and z.shape[0] == 5 and z.shape[1] <= MAX_LATENT,
+          f"autoencoder.encode({_shape(x)}) returned {describe(z, 3)}; expected a code [5, d] "
+          f"with d <= {MAX_LATENT}")
+    out = seen.get("decoded")
     check(torch.is_tensor(out) and tuple(out.shape) == (5, 1, 28, 28),
           f"autoencoder.decode(z {list(z.shape)}) returned {describe(out, 3)}; expected [5, 1, 28, 28]")
 
@@ -707,16 +692,12 @@ def heldout_mse(autoencoder, batch_size: int = 500) -> float:
     from course import data
 
     x, _ = data._load_mnist("heldout")
-    device = _device_of(autoencoder)
-    autoencoder.eval()
+    batches = [x[i:i + batch_size] for i in range(0, len(x), batch_size)]
     total = 0.0
-    with torch.no_grad():
-        for i in range(0, len(x), batch_size):
-            xb = x[i:i + batch_size]
-            out = call(autoencoder.decode, call(autoencoder.encode, xb.to(device))).cpu()
-            check(tuple(out.shape) == tuple(xb.shape),
-                  f"decode(encode(x)) on held-out images {list(xb.shape)} returned {describe(out, 3)}")
-            total += _mse_loss(out.double(), xb.double(), reduction="sum").item()
+    for xb, out in zip(batches, _outputs(autoencoder, "autoencoder", batches, "reconstruct")):
+        check(torch.is_tensor(out) and tuple(out.shape) == tuple(xb.shape),
+              f"decode(encode(x)) on held-out images {list(xb.shape)} returned {describe(out, 3)}")
+        total += _mse_loss(out.double(), xb.double(), reduction="sum").item()
     return total / x.numel()
 
 

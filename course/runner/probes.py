@@ -517,7 +517,195 @@ def no_grad_forward(fn, model, x):
             "flags": flags, "flags_after": [(name, p.requires_grad) for name, p in model.named_parameters()]}
 
 
-PROBES = {"spied": spied, "elementwise": elementwise, "counted": counted, "function_apply": function_apply,
+# -- 08_training, 09_autoencoders --------------------------------------------------------------
+
+def one_epoch(fn, make_model, x, y, batch_size, loss_fn, make_optimizer, device):
+    """``fn`` trains a fresh ``make_model()`` (left in eval mode) for one epoch: what it returned,
+    the modes the model ran in, and its parameters after."""
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from course.checks.training import probe_of
+
+    model = make_model()
+    model.eval()  # the function must switch it to train mode itself
+    optimizer = make_optimizer(model)
+    torch.manual_seed(1)
+    result = fn(model, DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=False), loss_fn, optimizer,
+                device=device)
+    return result, list(probe_of(model).calls), {name: p.detach() for name, p in model.named_parameters()}
+
+
+def evaluated(fn, make_model, x, y, batch_size, device, train_mode_first):
+    """``fn`` evaluates a fresh ``make_model()``: what it returned and the (training, grad) modes."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from course.checks.training import probe_of
+
+    model = make_model()
+    if train_mode_first:
+        model.train()
+    result = fn(model, DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=False), device=device)
+    return result, list(probe_of(model).calls)
+
+
+def built(factory, seed, inputs, twice=False):
+    """``factory()`` after ``torch.manual_seed(seed)``: whether it is a module, its parameter
+    count, its eval-mode outputs on ``inputs``; with ``twice``, whether a second call built a
+    new module."""
+    import torch
+    from torch import nn
+
+    from course.checks.training import count_parameters
+
+    torch.manual_seed(seed)
+    model = factory()
+    if not isinstance(model, nn.Module):
+        return {"module": False, "type": type(model).__name__}
+    seen = {"module": True, "parameters": count_parameters(model)}
+    if twice:
+        seen["fresh"] = factory() is not model
+    model.eval()
+    with torch.no_grad():
+        seen["outputs"] = [model(x) for x in inputs]
+    return seen
+
+
+def learns(factory, seed, x, y, steps):
+    """``factory()`` trained by Adam (lr 1e-3) on ``(x, y)`` for ``steps`` steps: the losses, or
+    where it stopped."""
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    torch.manual_seed(seed)
+    model = factory()
+    if not isinstance(model, nn.Module):
+        return {"module": False, "type": type(model).__name__}
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model.train()
+    losses = []
+    for _ in range(steps + 1):
+        out = model(x)
+        if not (isinstance(out, torch.Tensor) and tuple(out.shape) == (len(x), 10)):
+            return {"module": True, "bad_output": out.detach() if isinstance(out, torch.Tensor) else out, "losses": losses}
+        loss = F.cross_entropy(out, y)
+        losses.append(loss.item())
+        if len(losses) > steps:
+            break
+        optimizer.zero_grad()
+        try:
+            loss.backward()
+        except RuntimeError as error:
+            return {"module": True, "backward": str(error), "losses": losses}
+        optimizer.step()
+    return {"module": True, "losses": losses}
+
+
+def autoencoder(cls, kwargs, seed, x, z=None, train=False):
+    """A learner's autoencoder ``cls(**kwargs)`` after ``torch.manual_seed(seed)``. Eval mode:
+    ``encode(x)`` and ``decode`` of it with the kinds of convolution each ran, ``forward(x)``,
+    and ``decode(z)`` for a given ``z``. With ``train``: whether the MSE of ``forward(x)``
+    reaches every ``nn.Conv2d`` weight."""
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    torch.manual_seed(seed)
+    model = cls(**kwargs)
+    if not isinstance(model, nn.Module):
+        return {"module": False, "type": type(model).__name__}
+    seen = {"module": True}
+    if train:
+        model.train()
+        out = model(x)
+        seen["out"] = out.detach() if isinstance(out, torch.Tensor) else out
+        if isinstance(out, torch.Tensor) and out.shape == x.shape:
+            F.mse_loss(out, x).backward()
+        convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+        seen["reached"] = bool(convs) and all(m.weight.grad is not None and bool(m.weight.grad.abs().sum() > 0)
+                                              for m in convs)
+        return seen
+    model.eval()
+
+    def watched(method, *args):
+        kinds = []
+        hooks = [m.register_forward_hook(lambda m, i, o, kind=type(m).__name__: kinds.append(kind))
+                 for m in model.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+        try:
+            return method(*args), kinds
+        finally:
+            for h in hooks:
+                h.remove()
+
+    with torch.no_grad():
+        if z is not None:
+            seen["decoded"] = model.decode(z)
+            return seen
+        code, seen["encode_convs"] = watched(model.encode, x)
+        seen["code"] = code
+        if isinstance(code, torch.Tensor):
+            seen["decoded"], seen["decode_convs"] = watched(model.decode, code)
+            seen["forward"] = model(x)
+    return seen
+
+
+def budget():
+    """The training clock of ``course.checks.training`` as this process kept it, and how many
+    times the held-out split was loaded here."""
+    from course import data
+    from course.checks.training import training_clock
+
+    training_clock.exclude_current_cell()
+    cpu, wall = training_clock.seconds()
+    return {"started": training_clock.started, "cpu": cpu, "wall": wall,
+            "interrupted": training_clock.interrupted(), "heldout_loads": data.heldout_loads()}
+
+
+def outputs_of(model, batches, method="forward"):
+    """A trained model's outputs, in eval mode and without a graph, on each of ``batches``
+    (``method``: ``"forward"``, or ``"reconstruct"`` for ``decode(encode(x))``)."""
+    import torch
+    from torch import nn
+
+    if not isinstance(model, nn.Module):
+        return {"module": False, "type": type(model).__name__}
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for x in batches:
+            x = x.to(device)
+            y = model.decode(model.encode(x)) if method == "reconstruct" else model(x)
+            out.append(y.cpu() if isinstance(y, torch.Tensor) else y)
+    return {"module": True, "outputs": out}
+
+
+def interface(model, x):
+    """An autoencoder's ``encode`` and ``decode``: whether both exist, the code of ``x``, and the
+    decoding of that code (eval mode, no graph)."""
+    import torch
+    from torch import nn
+
+    if not isinstance(model, nn.Module):
+        return {"module": False, "type": type(model).__name__}
+    seen = {"module": True, "methods": [m for m in ("encode", "decode") if callable(getattr(model, m, None))]}
+    if len(seen["methods"]) < 2:
+        return seen
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    model.eval()
+    with torch.no_grad():
+        z = model.encode(x.to(device))
+        seen["code"] = z.cpu() if isinstance(z, torch.Tensor) else z
+        if isinstance(z, torch.Tensor):
+            out = model.decode(z)
+            seen["decoded"] = out.cpu() if isinstance(out, torch.Tensor) else out
+    return seen
+
+
+PROBES = {"one_epoch": one_epoch, "evaluated": evaluated, "built": built, "learns": learns,
+          "autoencoder": autoencoder, "budget": budget, "outputs_of": outputs_of, "interface": interface,
+          "spied": spied, "elementwise": elementwise, "counted": counted, "function_apply": function_apply,
           "function_jacobians": function_jacobians, "saved_output": saved_output, "ste_chain": ste_chain,
           "value_code": value_code, "dynamic": dynamic, "no_grad_forward": no_grad_forward,
           "seeded": seeded, "optimizer_class": optimizer_class, "trajectory": trajectory, "fit": fit,

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import contextvars
 import keyword
 import os
 import signal
@@ -105,15 +106,20 @@ def learner_of(*values) -> "Learner | None":
     return None
 
 
+_CURRENT = contextvars.ContextVar("learner", default=None)  # the learner of the test cell running here
+
+
 def run_probe(name: str, *args):
     """Run the course's probe ``name`` where the learner's objects live: in the learner's
-    process when one of ``args`` is a handle, here otherwise (a learner's own kernel)."""
-    learner = learner_of(*args)
+    process when one of ``args`` is a handle or a test cell of a graded notebook is running,
+    here otherwise (a learner's own kernel)."""
+    learner = learner_of(*args) or _CURRENT.get()
     if learner is None:
         from course.runner.probes import PROBES
 
         return PROBES[name](*args)
-    shown = next(a for a in args if type(a) is Remote).__name__
+    shown = next((a for a in args if type(a) is Remote), None)
+    shown = shown.__name__ if shown is not None else "the notebook"
     return learner.request("probe", [name, *args], what=f"checking {shown}")
 
 
@@ -354,7 +360,11 @@ class Tester:
             return "error"
         kernel.namespace = {**fetched, **self.setup_names}
         kernel.shell.execution_count = self.count
-        return kernel.run_test_cell(source, cell.get("name", ""))
+        token = _CURRENT.set(self.learner)
+        try:
+            return kernel.run_test_cell(source, cell.get("name", ""))
+        finally:
+            _CURRENT.reset(token)
 
     def mirror_learner_end(self) -> None:
         """The learner's process died in a cell: end this one the same way, so the grader reads
