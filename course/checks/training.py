@@ -212,17 +212,12 @@ def check_rng_untouched(fn, n: int = 40, batch_size: int = 8, seed: int = 3) -> 
     learner's program draws afterwards (initialisation, dropout, augmentation)."""
     x, y = _identified(n, (3,))
     what = f"{fn.__name__}(x {list(x.shape)}, y {list(y.shape)}, batch_size={batch_size}, seed={seed})"
-    before = _global_states()
-    result = call(fn, x, y, batch_size, seed=seed)
-    changed = _same_states(before, _global_states())
+    # the global generators that matter are those of the process fn runs in: watched there
+    changed, pair, on_pass = call_probe("rng_kept", fn, (x, y, batch_size), {"seed": seed})
     check(not changed, f"{what} changed the global random state: {'; '.join(changed)}. "
                        "Draw the split from a torch.Generator seeded with `seed` instead")
-    check(_isinstance(result, tuple) and len(result) == 2,
-          f"{what} must return a pair (train_loader, val_loader), got {describe(result)}")
-    before = _global_states()
-    for _ in result[0]:
-        pass
-    changed = _same_states(before, _global_states())
+    check(pair is True, f"{what} must return a pair (train_loader, val_loader)")
+    changed = on_pass
     check(not changed, f"a pass over the training loader of {what} changed the global random state: "
                        f"{'; '.join(changed)}. Give the shuffling DataLoader a generator "
                        "(DataLoader(..., shuffle=True, generator=torch.Generator().manual_seed(seed)))")

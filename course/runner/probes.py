@@ -519,6 +519,24 @@ def no_grad_forward(fn, model, x):
 
 # -- 08_training, 09_autoencoders --------------------------------------------------------------
 
+def rng_kept(fn, args, kwargs):
+    """``fn(*args, **kwargs)`` (make_loaders), then a pass over its first loader: which global random
+    generators each step changed, and whether ``fn`` returned a pair."""
+    from course.checks.training import _global_states, _same_states
+
+    before = _global_states()
+    result = fn(*args, **kwargs)
+    on_call = _same_states(before, _global_states())
+    pair = isinstance(result, tuple) and len(result) == 2
+    on_pass = []
+    if pair:
+        before = _global_states()
+        for _ in result[0]:
+            pass
+        on_pass = _same_states(before, _global_states())
+    return list(on_call), pair, list(on_pass)
+
+
 def one_epoch(fn, make_model, x, y, batch_size, loss_fn, make_optimizer, device):
     """``fn`` trains a fresh ``make_model()`` (left in eval mode) for one epoch: what it returned,
     the modes the model ran in, and its parameters after."""
@@ -703,7 +721,7 @@ def interface(model, x):
     return seen
 
 
-PROBES = {"one_epoch": one_epoch, "evaluated": evaluated, "built": built, "learns": learns,
+PROBES = {"rng_kept": rng_kept, "one_epoch": one_epoch, "evaluated": evaluated, "built": built, "learns": learns,
           "autoencoder": autoencoder, "budget": budget, "outputs_of": outputs_of, "interface": interface,
           "spied": spied, "elementwise": elementwise, "counted": counted, "function_apply": function_apply,
           "function_jacobians": function_jacobians, "saved_output": saved_output, "ste_chain": ste_chain,
