@@ -2,8 +2,10 @@
 
 - ``batch``: ``grade`` (a class, in parallel, resumable) and ``grade_in_scratch``;
 - ``results``: ``Result``, ``grades/<assignment>.csv``, ``gradebook.csv``, the summary;
-- ``sandbox`` (grader side) and ``worker``/``kernel``/``guard`` (sandbox side): where
-  and how a submission's code runs (see each module's docstring).
+- ``sandbox`` (grader side) and ``worker``/``kernel`` (sandbox side): where and how a
+  submission's code runs; in the sandbox each notebook is two processes, the learner's and
+  the tester's (``course.runner``: every verdict is made in the tester, on plain data);
+  ``guard`` is a first line in the learner's process, never a defence a grade depends on.
 
 Names are imported lazily, so that the sandbox worker, which imports
 ``course.grading.worker``, does not load nbgrader.

@@ -261,6 +261,8 @@ def bound_names(source: str) -> set[str]:
             names.add(node.name)
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, ast.arg):
+            names.add(node.arg)
     return names
 
 
@@ -351,7 +353,9 @@ class Tester:
                                  "the tests cannot run", [])
             return "error"
         own = {**self.setup_names, **kernel.test_names}
-        wanted = [n for n in free_names(source) if n not in own and n not in self.reserved]
+        # only what the cell reads and neither the course nor the cell itself binds comes from the learner
+        mine = bound_names(source)
+        wanted = [n for n in free_names(source) if n not in own and n not in self.reserved and n not in mine]
         try:
             fetched = self.learner.names(wanted)
         except (AssertionError, Exception) as error:  # noqa: BLE001 - reported in the cell
