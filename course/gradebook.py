@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from pathlib import Path
 
 from course.assignments import CourseError
 
@@ -29,16 +28,6 @@ STATE_TABLE = "course_grading_state"
 
 def is_sqlite(url: str) -> bool:
     return url.strip().lower().startswith("sqlite")
-
-
-def sqlite_path(url: str) -> Path | None:
-    """The file of a ``sqlite:///path`` URL (``None`` for an in-memory database or a server)."""
-    if not is_sqlite(url):
-        return None
-    from sqlalchemy.engine import make_url
-
-    database = make_url(url).database
-    return Path(database).resolve() if database and database != ":memory:" else None
 
 
 def shown(url: str) -> str:

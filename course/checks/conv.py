@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import ast
 import copy
-import inspect
-import textwrap
 import warnings
 
 import torch
@@ -27,7 +25,6 @@ _conv1d = F.conv1d
 _grad = torch.autograd.grad
 _isinstance = isinstance
 _empty = torch.empty
-_getsource = inspect.getsource
 
 # Everything that computes a convolution for you: torch's functions, modules and their internals.
 CONV_CALLS = [

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import course.checks.strategies  # noqa: F401 (warms hypothesis up)
-from course.checks.compare import call, call_probe, check, check_type, compare_close, compare_equal, describe, fail
+from course.checks.compare import call, call_probe, check, compare_close, compare_equal, describe, fail
 from course.checks.forbid import forbid_calls
 
 _isinstance = isinstance

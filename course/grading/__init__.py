@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "grade": "batch", "grade_in_scratch": "batch", "students": "batch", "precheck": "batch",
+    "grade": "batch", "grade_in_scratch": "batch", "students": "batch",
     "Result": "results", "by_exercise": "results", "table": "results", "write_csv": "results",
     "CSV_FIELDS": "results", "STATUSES": "results",
     "Limits": "sandbox",

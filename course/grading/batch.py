@@ -57,7 +57,6 @@ from course.grading.results import Result, write_csv, write_gradebook, write_sum
 from course.grading.sandbox import Limits, SandboxError, close_pools, pool_for, resume_pools, sandbox_problem
 from course.grading.settings import Sandbox, describe
 from course.nbgrader_api import api_for, load_config, reason
-from course.nbgrader_ext import tracked_id
 from course.release import release
 
 STATE_VERSION = 1

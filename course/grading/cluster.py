@@ -171,10 +171,6 @@ class Cluster:
             raise
         self.description = f"the Dask cluster at {value} ({len(workers)} workers)"
 
-    def workers(self) -> int:
-        info = self.client.scheduler_info(n_workers=-1) if _takes_n_workers() else self.client.scheduler_info()
-        return sum(w.get("nthreads", 1) for w in info.get("workers", {}).values())
-
     def close(self) -> None:
         client = getattr(self, "client", None)
         if client is not None:

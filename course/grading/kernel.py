@@ -273,7 +273,6 @@ class Kernel:
         # what earlier test cells bound (references, helpers, imports of the course's
         # checks), which never reaches the learner's code.
         self.test_names: dict = {}
-        self.tests_run = 0
 
     def start(self) -> None:
         sys.stdout, sys.stderr = self.streams

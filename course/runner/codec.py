@@ -301,7 +301,6 @@ class Decoder:
                 indices = self.decode(tree.get("indices"), depth + 1)
                 if type(indices) is not torch.Tensor:
                     raise CodecError("sparse indices are not a tensor")
-                t = torch.sparse_coo_tensor(indices, values, size, check_invariants=True)
                 # "coalesced" is the sender's claim: believed only when the indices are sorted and unique
                 coalesced = tree.get("coalesced") is True and _coalesced(indices, size)
                 return torch.sparse_coo_tensor(indices, values, size, is_coalesced=coalesced, check_invariants=True)
