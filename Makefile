@@ -10,11 +10,12 @@ RUN    := PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python
 # Test workers: 2 by default (this course's CI has 2 cores).
 JOBS   ?= 2
 
-.PHONY: setup system-packages demo test check release grade lab screenshots clean clean-class help
+.PHONY: setup system-packages demo test quick check release grade lab screenshots clean clean-class help
 
 help:
 	@echo "make demo     set up, release every assignment, grade the bundled examples (grades/, feedback/)"
 	@echo "make test     set up and run the whole test suite"
+	@echo "make quick    the tests that grade no notebook (about a minute): codec, checks, data, invariants"
 	@echo "make release  regenerate release/ from source/"
 	@echo "make check    check the course's invariants"
 	@echo "make grade A=01_tensors   grade submitted/*/01_tensors"
@@ -43,6 +44,9 @@ demo: setup
 
 test: setup
 	$(RUN) -m pytest -n $(JOBS) --dist loadgroup
+
+quick: setup
+	$(RUN) -m pytest -n $(JOBS) --dist loadgroup -m "not slow"
 
 release: setup
 	$(RUN) -m course release

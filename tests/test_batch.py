@@ -29,6 +29,7 @@ from proof import ROOT, load_solutions
 
 PROBLEM = sandbox_problem()
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.xdist_group("batch"),
     pytest.mark.skipif(PROBLEM is not None, reason=f"needs a bubblewrap sandbox: {PROBLEM}"),
 ]

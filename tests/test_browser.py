@@ -23,7 +23,7 @@ if _REASON:
     pytest.skip(_REASON, allow_module_level=True)
 
 # One worker runs them all, in order: they share a server and a scratch course.
-pytestmark = pytest.mark.xdist_group("browser")
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("browser")]
 
 TENSORS = "release/01_tensors/tensors.ipynb"
 ANSWER = '''def tensor_attributes(t):

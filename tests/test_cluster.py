@@ -35,7 +35,7 @@ ASSIGNMENT = "01_tensors"
 LIMITS = Limits(cell_timeout=60, notebook_timeout=300)
 needs_sandbox = pytest.mark.skipif(PROBLEM is not None, reason=f"needs a bubblewrap sandbox: {PROBLEM}")
 needs_postgres = pytest.mark.skipif(PG_PROBLEM is not None, reason=PG_PROBLEM or "")
-pytestmark = pytest.mark.xdist_group("cluster")
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster")]
 
 
 def course(*args, env: dict | None = None, **kwargs) -> subprocess.CompletedProcess:

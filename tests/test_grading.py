@@ -15,7 +15,7 @@ from course.grading import CSV_FIELDS, grade_in_scratch, write_csv
 from course.notebooks import fill
 from proof import ROOT, load_solutions
 
-pytestmark = pytest.mark.xdist_group("grading")
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("grading")]
 
 WARNING_BUT_RIGHT = '''
 def environment_report():

@@ -60,6 +60,7 @@ def test_every_exercise_has_an_alternative_and_two_mutants(name):
     assert not few, f"{name}: fewer than two mutants for {few}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", per_assignment())
 def test_source_earns_full_marks(name, tmp_path_factory):
     g = graded(name, tmp_path_factory)
@@ -69,6 +70,7 @@ def test_source_earns_full_marks(name, tmp_path_factory):
     assert not lost, f"{name}: the source notebook loses points on {lost}: {g.results['instructor'].message}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", per_assignment())
 def test_untouched_release_earns_zero(name, tmp_path_factory):
     g = graded(name, tmp_path_factory)
@@ -78,6 +80,7 @@ def test_untouched_release_earns_zero(name, tmp_path_factory):
     assert all(score == 0 for score, _ in r.cells.values()), r.cells
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,exercise", per_assignment(exercises))
 def test_alternative_solution_earns_full_marks(name, exercise, tmp_path_factory):
     g = graded(name, tmp_path_factory)
@@ -85,6 +88,7 @@ def test_alternative_solution_earns_full_marks(name, exercise, tmp_path_factory)
     assert score == top, f"{name}: the alternative {exercise} scores {score}/{top}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,exercise,k", per_assignment(mutants))
 def test_mutant_loses_points(name, exercise, k, tmp_path_factory):
     g = graded(name, tmp_path_factory)
@@ -142,6 +146,7 @@ def test_the_proof_catches_a_weakened_test(tmp_path):
     assert caught and all(caught), "conv2d's own (unweakened) tests must still catch its mutants"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", per_assignment())
 def test_examples_score_as_expected(name, tmp_path_factory):
     from examples import STUDENTS, expected_scores
