@@ -33,23 +33,25 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 # Grading runs each submission in a bubblewrap sandbox (course/grading/sandbox.py): no network,
 # the course's source/, gradebook and other students' work out of reach, and these limits.
 # `course grade` prints them when it starts; its flags override some of them for one run.
-c.Sandbox.memory = "4G"  # memory one submission may use
-c.Sandbox.cell_timeout = 120  # seconds of wall clock per cell
-c.Sandbox.notebook_timeout = 600  # seconds of wall clock per notebook
-c.Sandbox.processes = 64  # processes and threads at once
-c.Sandbox.cell_output = "1M"  # output (text, images) per cell; more is cut off
-c.Sandbox.notebook_output = "16M"
-c.Sandbox.file_size = "256M"  # the largest file a submission may write
-c.Sandbox.tmp_size = "1G"  # its scratch space, in memory
-c.Sandbox.jobs = 0  # submissions at once; 0: one per core
+# Shown here with their defaults (written once, in course/grading/sandbox.py `Limits`):
+# uncomment a line to change it for this course.
+# c.Sandbox.memory = "4G"  # memory one submission may use
+# c.Sandbox.cell_timeout = 120  # seconds of wall clock per cell
+# c.Sandbox.notebook_timeout = 600  # seconds of wall clock per notebook
+# c.Sandbox.processes = 64  # processes and threads at once
+# c.Sandbox.cell_output = "1M"  # output (text, images) per cell; more is cut off
+# c.Sandbox.notebook_output = "16M"
+# c.Sandbox.file_size = "256M"  # the largest file a submission may write
+# c.Sandbox.tmp_size = "1G"  # its scratch space, in memory
+# c.Sandbox.jobs = 0  # submissions at once; 0: one per core
 # What a submission folder may hold; anything more (or a link, a device, a FIFO) makes it `invalid`.
 # Only the notebook is ever copied out of it (course/grading/intake.py).
-c.Sandbox.notebook_size = "16M"
-c.Sandbox.submission_size = "64M"
-c.Sandbox.submission_files = 200
+# c.Sandbox.notebook_size = "16M"
+# c.Sandbox.submission_size = "64M"
+# c.Sandbox.submission_files = 200
 # A test cell scores all or nothing: nbgrader would read a number shown by its last expression
 # (a check that returns the learner's value) as partial credit.
-c.Sandbox.partial_credit = False
+# c.Sandbox.partial_credit = False
 
 # `course validate` (a student's own machine) runs nbgrader's kernel-based validator.
 c.Execute.timeout = 120

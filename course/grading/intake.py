@@ -47,9 +47,11 @@ class NotebookError(ValueError):
 
 @dataclass(frozen=True)
 class Caps:
-    notebook_size: int = 16 << 20
-    submission_size: int = 64 << 20
-    submission_files: int = 200
+    """What a submission folder may hold (``Limits.caps()``: the defaults live in ``Limits``)."""
+
+    notebook_size: int
+    submission_size: int
+    submission_files: int
 
 
 @dataclass

@@ -9,23 +9,33 @@ from traitlets.config import LoggingConfigurable
 
 from course.grading.sandbox import Limits, Spec, format_size, parse_size
 
+_DEFAULT = Limits()  # the one place the limits' defaults are written
+
+
+def _size(n: int) -> str:
+    """``4G``, ``1M``, ``256M``: a default as the configuration writes it."""
+    for suffix, scale in (("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
+        if n % scale == 0:
+            return f"{n // scale}{suffix}"
+    return str(n)
+
 
 class Sandbox(LoggingConfigurable):
     """Where and within what limits a submission's code runs (see course.grading.sandbox)."""
 
-    memory = Unicode("4G", help="Memory one submission may use (K/M/G suffixes).").tag(config=True)
-    cell_timeout = Float(120.0, help="Seconds of wall clock one cell may run.").tag(config=True)
-    notebook_timeout = Float(600.0, help="Seconds of wall clock a whole notebook may run.").tag(config=True)
-    processes = Int(64, help="Processes and threads one submission may have at once.").tag(config=True)
-    cell_output = Unicode("1M", help="Output one cell may produce (text and images).").tag(config=True)
-    notebook_output = Unicode("16M", help="Output a whole notebook may produce.").tag(config=True)
-    file_size = Unicode("256M", help="The largest file a submission may write.").tag(config=True)
-    tmp_size = Unicode("1G", help="Scratch space of a submission (/tmp and /dev/shm, in memory).").tag(config=True)
-    notebook_size = Unicode("16M", help="The largest submitted notebook that is read at all.").tag(config=True)
-    submission_size = Unicode("64M", help="The most a submission folder may hold in all.").tag(config=True)
-    submission_files = Int(200, help="The most files and folders a submission folder may hold.").tag(config=True)
-    threads = Int(0, help="torch/BLAS threads per submission; 0: cores divided by jobs.").tag(config=True)
-    partial_credit = Bool(False, help="Let a number shown by a test cell's last expression be its score "
+    memory = Unicode(_size(_DEFAULT.memory), help="Memory one submission may use (K/M/G suffixes).").tag(config=True)
+    cell_timeout = Float(_DEFAULT.cell_timeout, help="Seconds of wall clock one cell may run.").tag(config=True)
+    notebook_timeout = Float(_DEFAULT.notebook_timeout, help="Seconds of wall clock a whole notebook may run.").tag(config=True)
+    processes = Int(_DEFAULT.processes, help="Processes and threads one submission may have at once.").tag(config=True)
+    cell_output = Unicode(_size(_DEFAULT.cell_output), help="Output one cell may produce (text and images).").tag(config=True)
+    notebook_output = Unicode(_size(_DEFAULT.notebook_output), help="Output a whole notebook may produce.").tag(config=True)
+    file_size = Unicode(_size(_DEFAULT.file_size), help="The largest file a submission may write.").tag(config=True)
+    tmp_size = Unicode(_size(_DEFAULT.tmp_size), help="Scratch space of a submission (/tmp and /dev/shm, in memory).").tag(config=True)
+    notebook_size = Unicode(_size(_DEFAULT.notebook_size), help="The largest submitted notebook that is read at all.").tag(config=True)
+    submission_size = Unicode(_size(_DEFAULT.submission_size), help="The most a submission folder may hold in all.").tag(config=True)
+    submission_files = Int(_DEFAULT.submission_files, help="The most files and folders a submission folder may hold.").tag(config=True)
+    threads = Int(_DEFAULT.threads, help="torch/BLAS threads per submission; 0: cores divided by jobs.").tag(config=True)
+    partial_credit = Bool(_DEFAULT.partial_credit, help="Let a number shown by a test cell's last expression be its score "
                           "(nbgrader's partial credit); off: a test cell scores all or nothing.").tag(config=True)
     jobs = Int(0, help="Submissions graded at once; 0: the number of cores.").tag(config=True)
     unsafe = Bool(False, help="Run submissions without a sandbox (bubblewrap missing). Never for untrusted code.").tag(config=True)

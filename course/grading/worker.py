@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import asdict
 import signal
 import socket
 import sys
@@ -160,7 +161,10 @@ def main(argv: list[str] | None = None) -> None:
     from course.grading.kernel import make_shell
     from course.runner import codec, learner as _learner, probes, tester  # noqa: F401 - before the guard records
 
-    shell = make_shell(1 << 20, 16 << 20)
+    from course.grading.sandbox import Limits
+
+    default = Limits()
+    shell = make_shell(default.cell_output, default.notebook_output)
     warm_hypothesis()
     guard = Guard(course_dir)
     baseline = _status()
@@ -234,12 +238,14 @@ def child(fd: int, args: dict, number: int, shell, guard, baseline: dict) -> Non
     for target in (0, 1, 2) if not os.environ.get("COURSE_DEBUG_TESTER") else (0,):
         os.dup2(null, target)
     job = read_frame(fd)
+    from course.grading.sandbox import Limits
     from course.runner import codec
 
-    codec.send(mine, {"op": "setup", "limits": job.get("limits", {}), "files": job.get("files") or {},
+    limits = {**asdict(Limits()), **(job.get("limits") or {})}  # the job names every limit; defaults fill gaps
+
+    codec.send(mine, {"op": "setup", "limits": limits, "files": job.get("files") or {},
                       "env": job.get("env") or {}, "separate": bool(job.get("separate"))})
-    limits = job.get("limits", {})
-    threads = int(limits.get("threads", 1))
+    threads = int(limits["threads"]) or 1
     try:
         import torch
 
@@ -249,8 +255,8 @@ def child(fd: int, args: dict, number: int, shell, guard, baseline: dict) -> Non
     from course.grading.kernel import Kernel
     from course.runner.tester import Learner, Tester
 
-    shell.grader_outputs.cell_limit = int(limits.get("cell_output", 1 << 20))
-    shell.grader_outputs.total_left = int(limits.get("notebook_output", 16 << 20))
+    shell.grader_outputs.cell_limit = int(limits["cell_output"])
+    shell.grader_outputs.total_left = int(limits["notebook_output"])
     kernel = Kernel(shell, guard, ("", ""))
     sys.stdout, sys.stderr = kernel.streams
     write_frame(fd, {"t": "hello", "pid": os.getpid()})
@@ -304,18 +310,18 @@ def learner(sock, args: dict, number: int, shell, guard, baseline: dict) -> None
     if args.get("sandboxed"):
         fresh_keyrings()
 
-    memory = int(limits.get("memory", 4 << 30))
+    memory = int(limits["memory"])
     vm_size, vm_data = baseline.get("VmSize", 0), baseline.get("VmData", 0)
     _limit(resource.RLIMIT_AS, vm_size + memory + (2 << 30))
     _limit(resource.RLIMIT_DATA, vm_data + memory)
     # same uid as the worker and the tester: their threads count too
     shared = 0 if args.get("drop_privileges") else 2 * int(baseline.get("Threads", 0)) + 8
-    _limit(resource.RLIMIT_NPROC, int(limits.get("processes", 64)) + shared)
-    _limit(resource.RLIMIT_FSIZE, int(limits.get("file_size", 256 << 20)))
+    _limit(resource.RLIMIT_NPROC, int(limits["processes"]) + shared)
+    _limit(resource.RLIMIT_FSIZE, int(limits["file_size"]))
     _limit(resource.RLIMIT_CORE, 0)
     _limit(resource.RLIMIT_NOFILE, 1024)
 
-    threads = int(limits.get("threads", 1))
+    threads = int(limits["threads"]) or 1
     os.environ.clear()
     os.environ.update({
         "HOME": scratch, "TMPDIR": scratch, "PATH": args.get("path", "/usr/bin:/bin"), "LANG": "C.UTF-8",
@@ -343,8 +349,8 @@ def learner(sock, args: dict, number: int, shell, guard, baseline: dict) -> None
     from course.grading.kernel import Kernel
     from course.runner.learner import serve
 
-    shell.grader_outputs.cell_limit = int(limits.get("cell_output", 1 << 20))
-    shell.grader_outputs.total_left = int(limits.get("notebook_output", 16 << 20))
+    shell.grader_outputs.cell_limit = int(limits["cell_output"])
+    shell.grader_outputs.total_left = int(limits["notebook_output"])
 
     kernel = Kernel(shell, guard, fd_files)
     kernel.start()
