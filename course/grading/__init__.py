@@ -1,6 +1,8 @@
 """Grading a class: sandboxed execution, nbgrader's autograde, grades and reports.
 
 - ``batch``: ``grade`` (a class, in parallel, resumable) and ``grade_in_scratch``;
+- ``submission``: one submission's life (prepared, executed, recorded, logged), which
+  ``batch`` (this machine) and ``cluster`` (Dask workers) both run; ``shards``: ``--shard I/N``;
 - ``results``: ``Result``, ``grades/<assignment>.csv``, ``gradebook.csv``, the summary;
 - ``sandbox`` (grader side) and ``worker``/``kernel`` (sandbox side): where and how a
   submission's code runs; in the sandbox each notebook is two processes, the learner's and

@@ -51,12 +51,14 @@ from course import interrupts
 from course.assignments import Assignment, CourseError, resolve
 from course.gradebook import SharedState, check_reachable, exclusive, is_sqlite
 from course.grading import execute as ex
-from course.grading.cluster import shard_of
+from course.grading.shards import shard_of
 from course.grading.intake import Caps, Intake, inspect, name_problem, printable, stage, submission_time
 from course.grading.results import Result, write_csv, write_gradebook, write_summary
 from course.grading.sandbox import Limits, SandboxError, close_pools, pool_for, resume_pools, sandbox_problem
 from course.grading.settings import Sandbox, describe
-from course.nbgrader_api import api_for, load_config, reason
+from course.grading.submission import executed, record as _record, sanitize, unprepared
+from course.grading.submission import write_log as _write_log
+from course.nbgrader_api import api_for, load_config
 from course.release import release
 
 STATE_VERSION = 1
@@ -85,28 +87,6 @@ def take_in(root: Path, assignment: Assignment, student: str, expected_ids: list
     except Exception as error:  # noqa: BLE001 - one student's files never stop the class
         return Intake("invalid", f"the submission could not be read ({type(error).__name__}: "
                                  f"{' '.join(str(error).split())[:160]})")
-
-
-def unprepared(assignment: Assignment, student: str, max_score: float, error: Exception) -> Result:
-    """The result of a notebook nbgrader could not prepare for grading."""
-    detail = " ".join(f"{type(error).__name__}: {error}".split())[:160]
-    return Result(printable(student), assignment.name, 0.0, max_score, "invalid",
-                  f"{assignment.notebook} could not be prepared for grading: its nbgrader cell metadata is damaged "
-                  f"({detail}); copy your answers into a fresh copy of the released notebook and submit that")
-
-
-def executed(db: str, assignment: Assignment, student: str, cells, run) -> "ex.Outcome":
-    """``run()``'s outcome for ``cells`` (``crashed``, every cell not run, if the grader itself
-    failed), registered for ``SandboxExecute`` so that nbgrader's autograde uses it."""
-    try:
-        outcome = run()
-    except Exception as error:  # noqa: BLE001 - one submission never stops the class
-        outcome = ex.Outcome(status="crashed", message=f"the grader failed: {error}")
-        outcome.outputs = [[ex._error("NotRun", outcome.message)] for _ in cells]
-        outcome.counts = [None] * len(cells)
-    with ex._registry_lock:
-        ex.PRECOMPUTED[(db, assignment.name, student, assignment.notebook_id)] = (ex.code_key(cells), outcome)
-    return outcome
 
 
 # -- the lock and the record of what was graded --------------------------------------------------
@@ -200,29 +180,6 @@ def _course_code_hash() -> str:
 
 # -- preparing and recording one submission -------------------------------------------------------
 
-def sanitize(config, db_url: str, assignment: Assignment, student: str, path: Path):
-    """The notebook as nbgrader's autograde will execute it: its sanitize preprocessors
-    (locked cells overwritten and deleted cells restored from the gradebook)."""
-    from nbconvert.exporters import NotebookExporter
-    from nbgrader.converters import Autograde
-    from traitlets.config import Config
-
-    extra = Config()
-    extra.Exporter.default_preprocessors = []
-    merged = Config(config)
-    merged.merge(extra)
-    exporter = NotebookExporter(config=merged)
-    listed = merged.Autograde.get("sanitize_preprocessors") or Autograde.sanitize_preprocessors.default_value
-    for preprocessor in listed:
-        exporter.register_preprocessor(preprocessor, enabled=True)
-    resources = {"unique_key": assignment.notebook_id, "output_files_dir": f"{assignment.notebook_id}_files",
-                 "nbgrader": {"student": student, "assignment": assignment.name,
-                              "notebook": assignment.notebook_id, "db_url": db_url}}
-    nb = nbformat.read(path, as_version=4)
-    output, _ = exporter.from_notebook_node(nb, resources)
-    return nbformat.reads(output, as_version=4)
-
-
 def intake_config():
     """nbgrader reads submissions from the staging area (``stage_for_nbgrader``), never from
     ``submitted/``: only the notebook and the collection's timestamp reach it."""
@@ -249,41 +206,6 @@ def _other_assignments(root: Path, assignment: Assignment) -> dict[str, set[str]
         return {}
     return {name: {*other.exercises, *(f"test_{e}" for e in other.exercises)}
             for name, other in contract.items() if name != assignment.name}
-
-
-def _read_scores(db: str, assignment: Assignment, result: Result) -> bool:
-    """Scores from the gradebook; True when written answers wait for manual grading."""
-    with Gradebook(db) as gb:
-        submission = gb.find_submission(assignment.name, result.student_id)
-        result.score, result.max_score = submission.score, submission.max_score
-        manual = False
-        for notebook in submission.notebooks:
-            for g in notebook.grades:
-                score = None if g.needs_manual_grade else g.score
-                manual |= g.needs_manual_grade
-                result.cells[g.name] = (score, g.max_score)
-    return manual
-
-
-def _join(*parts: str) -> str:
-    return "; ".join(p for p in parts if p)
-
-
-def _write_log(root: Path, assignment: Assignment, result: Result, lines: list[str]) -> None:
-    path = Path(root) / "autograded" / result.student_id / f"{assignment.name}.log"
-    if name_problem(result.student_id):  # a folder name nbgrader cannot use: the log goes with the grader's
-        digest = hashlib.sha256(result.student_id.encode()).hexdigest()[:12]
-        path = Path(root) / "autograded" / ".grading" / "logs" / f"{digest}-{assignment.name}.log"
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
-        body = [f"{stamp} {assignment.name} {result.student_id}: {result.status}, "
-                f"{result.score:g}/{result.max_score:g}", *(f"  {line}" for line in lines)]
-        if result.message:
-            body.insert(1, f"  message: {result.message}")
-        path.write_text("\n".join(body) + "\n", encoding="utf-8")
-    except OSError:
-        pass
 
 
 # -- grading a class ------------------------------------------------------------------------------
@@ -564,41 +486,6 @@ def _grade_on_cluster(root, config, assignment, db, engine, todo, intakes, files
         _tick(bar_handle, result)
 
     dask_grading.run(engine, bundle, tasks, done, failed)
-
-
-def _record(root, api, db, assignment, student, max_score, outcome, note, feedback) -> Result:
-    """nbgrader's autograde (with this outcome) and feedback for one student."""
-    result = Result(student, assignment.name, 0.0, max_score, outcome.status, "", seconds=round(outcome.seconds, 3),
-                    cell_seconds=round(outcome.cell_seconds, 3))
-    key = (db, assignment.name, student, assignment.notebook_id)
-    done = api.autograde(assignment.name, student, force=True, create=True)
-    with ex._registry_lock:
-        applied = ex.APPLIED.pop(key, outcome)
-        ex.PRECOMPUTED.pop(key, None)
-    lines = [f"executed in {outcome.seconds:.2f} s ({outcome.cell_seconds:.2f} s in cells)", *applied.log]
-    if not done.get("success"):
-        result.status = "invalid"
-        result.message = _join(f"nbgrader could not grade it: {reason(done) or 'autograde failed'}", note)
-        lines.append(done.get("log", "")[-4000:])
-        _write_log(root, assignment, result, lines)
-        return result
-    manual = _read_scores(db, assignment, result)
-    result.status = applied.status
-    if manual and applied.status == "graded":
-        result.status = "needs manual grading"
-    tampering = ""
-    if applied.tampered:
-        names = sorted(set(applied.tampered))
-        tampering = (f"the notebook changed what the tests rely on ({', '.join(names[:4])}"
-                     f"{', ...' if len(names) > 4 else ''}); this was undone before the tests ran")
-    result.message = _join(applied.message, note, tampering)
-    if feedback:
-        made = api.generate_feedback(assignment.name, student, force=True)
-        if not made.get("success"):
-            result.message = _join(result.message, "feedback failed: " + reason(made))
-    lines += [f"{name}: {score if score is not None else '?'}/{top:g}" for name, (score, top) in result.cells.items()]
-    _write_log(root, assignment, result, lines)
-    return result
 
 
 def _progress_bar(assignment: Assignment, total: int):

@@ -40,6 +40,7 @@ from pathlib import Path
 
 from course import interrupts
 from course.assignments import CourseError
+from course.grading.shards import parse_shard, shard_of  # noqa: F401 - the command line and tests read them here
 
 TASK_GRACE = 300.0  # seconds beyond c.Sandbox.notebook_timeout before a task counts as hung
 RETRIES = 2  # extra attempts for a task that raised an error
@@ -48,23 +49,6 @@ _ADDRESS = re.compile(r"^(tcp|tls|ws|wss|inproc|ucx)://\S+$")
 
 
 # -- command-line values -----------------------------------------------------------------------
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """``"2/5"`` → ``(2, 5)``; shards are numbered 1..N."""
-    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", str(text))
-    if not match:
-        raise CourseError(f"--shard {text!r}: expected I/N, e.g. --shard 2/5 (the 2nd of 5 slices)")
-    index, count = int(match[1]), int(match[2])
-    if count < 1 or not 1 <= index <= count:
-        raise CourseError(f"--shard {text}: I must be between 1 and N and N at least 1 (e.g. 1/{max(count, 2)})")
-    return index, count
-
-
-def shard_of(student: str, count: int) -> int:
-    """The shard (1..count) a student belongs to: a stable hash of the id."""
-    digest = hashlib.sha256(student.encode("utf-8", "surrogateescape")).digest()
-    return int.from_bytes(digest[:8], "big") % count + 1
-
 
 def parse_cluster(text: str) -> tuple[str, int | str]:
     """``local`` → ``("local", cores)``, ``local:N`` → ``("local", N)``, a scheduler address →
@@ -296,8 +280,8 @@ def grade_task(bundle: dict, student: str, note: str, files: dict[str, str], top
     ``files`` are the submission's files (base64). What comes back: the ``Result`` (as
     JSON) and the files nbgrader wrote for this student (the autograded notebook, the
     feedback, the log), relative to the course root."""
-    from course.grading import batch
     from course.grading import execute as ex
+    from course.grading import submission
     from course.grading.results import Result
     from course.grading.sandbox import Limits, sandbox_problem
     from course.grading.settings import Sandbox
@@ -341,16 +325,16 @@ def grade_task(bundle: dict, student: str, note: str, files: dict[str, str], top
     try:
         api = api_for(root, db)
         try:
-            nb = batch.sanitize(config, db, assignment, student, submitted / assignment.notebook)
-        except Exception as error:  # noqa: BLE001 - as batch.grade does
-            result = batch.unprepared(assignment, student, bundle["max_score"], error)
-            batch._write_log(root, assignment, result, [f"graded on the Dask worker {worker}"])
+            nb = submission.sanitize(config, db, assignment, student, submitted / assignment.notebook)
+        except Exception as error:  # noqa: BLE001 - as course grade does
+            result = submission.unprepared(assignment, student, bundle["max_score"], error)
+            submission.write_log(root, assignment, result, [f"graded on the Dask worker {worker}"])
         else:
             cells = ex.code_cells(nb)
-            outcome = batch.executed(db, assignment, student, cells,
+            outcome = submission.executed(db, assignment, student, cells,
                                      lambda: ex.execute(cells, limits, spec, jobs, bundle["files"], assignment.name))
             outcome.log.insert(0, f"graded on the Dask worker {worker}")
-            result = batch._record(root, api, db, assignment, student, bundle["max_score"], outcome, note,
+            result = submission.record(root, api, db, assignment, student, bundle["max_score"], outcome, note,
                                    bundle["feedback"])
         result.grader_seconds = round(time.perf_counter() - began - result.seconds, 3)
         made = {}
