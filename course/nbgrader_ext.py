@@ -212,7 +212,7 @@ class SandboxExecute(Preprocessor):
             if coursedir is not None:
                 source = Path(coursedir.format_path(coursedir.source_directory, ".", info["assignment"]))
                 files = ex.assignment_files(source, list(coursedir.ignore))
-        return ex.execute(cells, limits, spec, jobs, files, info["assignment"])
+        return ex.execute(cells, limits, spec, jobs, files)
 
 
 class _CompiledSchemas:

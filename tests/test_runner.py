@@ -217,7 +217,7 @@ def learner():
                  "sigmoid": lambda x: 1 / (1 + torch.exp(-x)), "detached": lambda x: (x * 2).detach()}
     tester_end, learner_end = socket.socketpair()
     kernel = FakeKernel(namespace)
-    thread = threading.Thread(target=serve, args=(learner_end, kernel, False), daemon=True)
+    thread = threading.Thread(target=serve, args=(learner_end, kernel), daemon=True)
     thread.start()
     yield Learner(tester_end)
     codec.send(tester_end, {"op": "end"})

@@ -18,7 +18,6 @@ import pytest
 
 from course.assignments import resolve
 from course.grading import Limits, by_exercise, grade_in_scratch
-from course.grading.execute import IN_PROCESS, make_job
 from course.grading.sandbox import MiB, sandbox_problem
 from course.notebooks import fill
 from proof import ROOT, load_solutions
@@ -191,14 +190,6 @@ def everything_written(batch, student) -> str:
     feedback = workdir / "feedback" / student / ASSIGNMENT
     texts += [p.read_text(errors="replace") for p in feedback.rglob("*.html")] if feedback.is_dir() else []
     return "\n".join(texts)
-
-
-def test_every_assignment_runs_its_tests_apart():
-    from course.assignments import resolve
-
-    assignments = resolve(ROOT, [])
-    assert assignments and not IN_PROCESS
-    assert all(make_job([], LIMITS, 1, {}, a.name)["separate"] for a in assignments)
 
 
 def test_honest_control_earns_every_point(batch):

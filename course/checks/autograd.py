@@ -31,7 +31,6 @@ _Tensor = torch.Tensor
 _index = operator.index
 
 
-
 reference_sigmoid = _sigmoid
 
 
@@ -143,11 +142,6 @@ def check_hvp(fn, f: Fn, x, v) -> None:
 
 
 # ------------------------------------------------------------ autograd.Function
-def _apply(cls, x):
-    apply = getattr(cls, "apply", None)
-    check(apply is not None, f"{getattr(cls, '__name__', cls)} has no .apply: subclass torch.autograd.Function")
-    return call(apply, x)
-
 
 def check_function_against(cls, reference, x, grad_out=None) -> None:
     """``cls.apply(x)`` equals ``reference(x)``, and its backward (with ``grad_out``)

@@ -94,14 +94,16 @@ def call(fn, *args, **kwargs):
     return _answer(fn, lambda: _signature(fn, args, kwargs), fn, args, kwargs)
 
 
-def call_probe(probe: str, fn, *args):
+def call_probe(probe: str, fn, *args, shown: tuple | None = None):
     """Run the course's ``probe`` on the learner's ``fn`` (``course.runner.probes``): where
     ``fn`` lives, so that what only that process can see (shared memory, autograd) is seen.
-    An exception becomes a message naming the call of ``fn``."""
+    An exception becomes a message naming the call of ``fn`` (with ``shown``'s (args, kwargs),
+    when the probe's own arguments are not what ``fn`` was called with)."""
     from course.runner.tester import run_probe
 
     _check_own_work(fn)
-    return _answer(fn, lambda: _signature(fn, args, {}), run_probe, (probe, fn, *args), {})
+    args_shown, kwargs_shown = shown if shown is not None else (args, {})
+    return _answer(fn, lambda: _signature(fn, args_shown, kwargs_shown), run_probe, (probe, fn, *args), {})
 
 
 def _answer(fn, signature, target, args, kwargs):

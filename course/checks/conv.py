@@ -68,10 +68,6 @@ def _describe_conv(conv) -> str:
             f"stride={conv.stride}, padding={conv.padding!r}, dilation={conv.dilation})")
 
 
-class _NotRun(Exception):
-    pass
-
-
 def check_conv_output_shape(fn, conv, input_shape) -> None:
     """``fn(conv, input_shape)`` must equal the shape ``conv`` returns, without running ``conv``."""
     expected = expected_output_shape(conv, input_shape)

@@ -14,6 +14,8 @@ import inspect
 import textwrap
 import types
 
+from course.checks.own_work import DYNAMIC_ATTRIBUTES, DYNAMIC_NAMES, _plain_imports
+
 _getsource = inspect.getsource
 _unwrap = inspect.unwrap
 _isinstance = isinstance
@@ -173,28 +175,21 @@ def _top_level_names(statement) -> list[str]:
 
 
 # Ways to reach a function without naming it: a rule that forbids calls cannot see through them.
-COMPUTED_NAMES = {"eval", "exec", "compile", "__import__", "importlib", "import_module", "globals", "vars", "locals",
-                  "attrgetter", "methodcaller", "__builtins__", "builtins", "breakpoint"}
-COMPUTED_ATTRIBUTES = {"__dict__", "__getattribute__", "__globals__", "__code__", "__builtins__", "__closure__",
-                       "__wrapped__", "__subclasses__", "import_module", "attrgetter", "methodcaller"}
-COMPUTED = COMPUTED_NAMES | COMPUTED_ATTRIBUTES
+# The own-work rules' dynamic names, and every way of importing or fetching by a computed name.
+COMPUTED_NAMES = set(DYNAMIC_NAMES) | {"__import__", "importlib", "import_module", "attrgetter", "methodcaller",
+                                      "__builtins__", "builtins"}
+COMPUTED_ATTRIBUTES = DYNAMIC_ATTRIBUTES | {"__globals__", "__builtins__", "import_module", "attrgetter", "methodcaller"}
 
 
 def _computed_name(tree: ast.AST) -> tuple[str, int] | None:
-    constant_imports: set[int] = set()
+    plain = _plain_imports(tree)  # `__import__("torch")`: a constant module name, read as usual from there on
+    plain |= {id(n.value) for n in ast.walk(tree) if _isinstance(n, ast.Attribute) and id(n) in plain}
     for node in ast.walk(tree):
         if _isinstance(node, ast.Call) and _isinstance(node.func, ast.Name) and node.func.id in ("getattr", "setattr",
                                                                                                    "hasattr", "delattr"):
             if len(node.args) >= 2 and not (_isinstance(node.args[1], ast.Constant) and _isinstance(node.args[1].value, str)):
                 return f"{node.func.id}(...) with a computed name", node.lineno
-        if (_isinstance(node, ast.Call) and node.args and _isinstance(node.args[0], ast.Constant)
-                and _isinstance(node.args[0].value, str)
-                and ((_isinstance(node.func, ast.Name) and node.func.id in ("__import__", "import_module"))
-                     or (_isinstance(node.func, ast.Attribute) and node.func.attr == "import_module"))):
-            constant_imports.add(id(node.func))  # a constant module name: what follows is read as usual
-            if _isinstance(node.func, ast.Attribute):
-                constant_imports.add(id(node.func.value))
-        if id(node) in constant_imports:
+        if id(node) in plain:
             continue
         name = None
         if _isinstance(node, ast.Name) and node.id in COMPUTED_NAMES:

@@ -110,13 +110,6 @@ def check_gd(fn, X, y, **kwargs) -> None:
 # Mini-batches
 # ---------------------------------------------------------------------------
 
-def _seeded_call(fn, seed, args, kwargs):
-    from course.runner.tester import run_probe
-    from course.checks.compare import _answer, _signature
-
-    return _answer(fn, lambda: _signature(fn, args, kwargs), run_probe, ("seeded", seed, fn, args, kwargs), {})
-
-
 def check_minibatches(fn, n, batch_size, shuffle=None, generator_seed=None, global_seed=None) -> None:
     """``generator_seed``: pass ``torch.Generator().manual_seed(generator_seed)``;
     ``global_seed``: seed the global generator before the call (and the reference)."""
@@ -139,7 +132,7 @@ def check_minibatches(fn, n, batch_size, shuffle=None, generator_seed=None, glob
     if global_seed is None:
         result = call(fn, n, batch_size, **kwargs)
     else:  # the global generator seeded where fn runs
-        result = _seeded_call(fn, global_seed, (n, batch_size), kwargs)
+        result = call_probe("seeded", fn, global_seed, (n, batch_size), kwargs, shown=((n, batch_size), kwargs))
     check_type(result, list, what)
     result = [r for r in result if not (_isinstance(r, _Tensor) and r.numel() == 0 and n == 0)]
     for i, batch in enumerate(result):

@@ -151,7 +151,8 @@ def leans_on_course(code: str) -> list[tuple[int, str]]:
     return _problems(tree) if tree is not None else []
 
 
-def _bound(tree: ast.AST) -> set[str]:
+def bound_names(tree: ast.AST) -> set[str]:
+    """Every name ``tree`` binds anywhere: definitions, assignments, imports, parameters."""
     names = set()
     for node in ast.walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
@@ -160,6 +161,8 @@ def _bound(tree: ast.AST) -> set[str]:
             names.add(node.id)
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, ast.arg):
+            names.add(node.arg)
     return names
 
 
@@ -183,7 +186,7 @@ def violations(cells: list[dict]) -> dict[str, str]:
             continue
         found = _problems(tree)
         if kind == "code" and found:
-            for name in _bound(tree):
+            for name in bound_names(tree):
                 tainted.setdefault(name, found[0])
         elif kind == "answer" and cell.get("name"):
             answers.append((cell["name"], tree, found))
@@ -194,7 +197,7 @@ def violations(cells: list[dict]) -> dict[str, str]:
             out[name] = f"answer cell `{name}` uses {what} (line {line})"
             continue
         loaded = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
-        used = sorted((loaded - _bound(tree)) & set(tainted))  # the cell's own variables are its own
+        used = sorted((loaded - bound_names(tree)) & set(tainted))  # the cell's own variables are its own
         if used:
             out[name] = (f"answer cell `{name}` uses `{used[0]}`, which another cell "
                          f"took from the course ({tainted[used[0]][1]})")

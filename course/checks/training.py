@@ -52,18 +52,6 @@ def _shape(x) -> str:
     return f"{str(x.dtype).removeprefix('torch.')}{list(x.shape)}"
 
 
-def _forward(model, x, what: str):
-    """``model(x)``; an exception becomes a message naming ``what`` and the input's shape."""
-    try:
-        return model(x)
-    except AssertionError:
-        raise
-    except NotImplementedError:
-        fail(f"{what} is not implemented yet: replace `raise NotImplementedError()` in its cell with your code")
-    except Exception as error:
-        fail(f"{what} on {_shape(x)} raised {type(error).__name__}: {' '.join(str(error).split())[:300]}")
-
-
 # ----------------------------------------------------------------------------- dataset_facts
 
 
@@ -362,12 +350,6 @@ def pattern_set(classes: int = 10, per_class: int = 2, seed: int = 0):
     return 0.7 * patterns[labels] + 0.3 * noise, labels
 
 
-def _build(factory, what):
-    model = call(factory)
-    check(_isinstance(model, _Module), f"{what} returned {describe(model)}; expected an nn.Module")
-    return model
-
-
 def check_cifar_shapes(factory) -> None:
     what = f"{factory.__name__}()"
     inputs = [torch.rand(n, 3, 32, 32) for n in (1, 5)]
@@ -409,19 +391,6 @@ def check_cifar_learns(factory, steps: int = 25, factor: float = 0.9, seed: int 
 
 
 # ----------------------------------------------------------------------------- ConvAutoencoder
-
-
-def _conv_calls(model, fn, *args):
-    """Run ``fn(*args)`` recording which Conv2d / ConvTranspose2d modules of ``model`` ran."""
-    seen = []
-    hooks = [m.register_forward_hook(lambda m, i, o, kind=type(m).__name__: seen.append(kind))
-             for m in model.modules() if _isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
-    try:
-        out = call(fn, *args)
-    finally:
-        for h in hooks:
-            h.remove()
-    return out, seen
 
 
 def check_autoencoder_shapes(cls, latent_dim=None, batch: int = 3) -> None:
@@ -578,17 +547,6 @@ def check_heldout_untouched() -> None:
           f"this notebook loaded the held-out images (load_mnist('heldout') was called {loads} time(s)): "
           "they measure your model, so training or tuning on them makes the measurement meaningless; "
           "use only load_mnist('train') (split it with make_loaders for validation)")
-
-
-def _present(obj, name: str) -> None:
-    check(obj is not None, f"no `{name}` is defined: your training cell must define and train `{name}`")
-    check(_isinstance(obj, _Module), f"`{name}` is {describe(obj)}; expected a trained nn.Module")
-
-
-def _device_of(model):
-    for p in model.parameters():
-        return p.device
-    return torch.device("cpu")
 
 
 def plot_history(history, title: str = "training") -> None:

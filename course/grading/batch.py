@@ -386,7 +386,7 @@ def _grade_locked(root, config, assignment, only, feedback, db_url, progress, jo
                     _tick(bar_handle, result)
                     continue
                 cells = ex.code_cells(nb)
-                future = executor.submit(ex.execute, cells, limits, spec, jobs, files, assignment.name)
+                future = executor.submit(ex.execute, cells, limits, spec, jobs, files)
                 pending[future] = (student, cells, note, time.perf_counter() - began)
 
         fill()

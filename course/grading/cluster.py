@@ -332,7 +332,7 @@ def grade_task(bundle: dict, student: str, note: str, files: dict[str, str], top
         else:
             cells = ex.code_cells(nb)
             outcome = submission.executed(db, assignment, student, cells,
-                                     lambda: ex.execute(cells, limits, spec, jobs, bundle["files"], assignment.name))
+                                     lambda: ex.execute(cells, limits, spec, jobs, bundle["files"]))
             outcome.log.insert(0, f"graded on the Dask worker {worker}")
             result = submission.record(root, api, db, assignment, student, bundle["max_score"], outcome, note,
                                    bundle["feedback"])

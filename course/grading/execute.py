@@ -85,17 +85,8 @@ def assignment_files(source_dir: Path, ignore: list[str], limit: int = 64 << 20)
     return files
 
 
-# Every assignment's test cells run in the tester's process, apart from the learner's code
-# (course.runner). An assignment named here runs them in the learner's process instead, behind
-# course.grading.guard (for test cells written for that design, which reach into the learner's
-# objects directly); none of the course's own needs it.
-IN_PROCESS: frozenset = frozenset()
-
-
-def make_job(cells: list[dict], limits: Limits, jobs: int, files: dict[str, str] | None = None,
-             assignment: str = "") -> dict:
-    return {"cells": cells, "limits": limits.for_worker(jobs), "files": files or {},
-            "separate": assignment not in IN_PROCESS}
+def make_job(cells: list[dict], limits: Limits, jobs: int, files: dict[str, str] | None = None) -> dict:
+    return {"cells": cells, "limits": limits.for_worker(jobs), "files": files or {}}
 
 
 @dataclass
@@ -343,9 +334,8 @@ def apply(nb, outcome: Outcome) -> None:
         index += 1
 
 
-def execute(cells: list[dict], limits: Limits, spec, jobs: int, files: dict | None = None,
-            assignment: str = "") -> Outcome:
-    """Run ``cells`` of ``assignment`` in a worker of the shared pool for ``spec``."""
+def execute(cells: list[dict], limits: Limits, spec, jobs: int, files: dict | None = None) -> Outcome:
+    """Run ``cells`` in a worker of the shared pool for ``spec``."""
     pool = pool_for(spec, jobs)
-    run = pool.run(make_job(cells, limits, jobs, files, assignment), limits)
+    run = pool.run(make_job(cells, limits, jobs, files), limits)
     return outcome_of(run, cells, limits)

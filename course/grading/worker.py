@@ -227,16 +227,14 @@ def child(fd: int, args: dict, number: int, shell, guard, baseline: dict) -> Non
             os.close(fd)
             mine.close()
             learner(theirs, args, number, shell, guard, baseline)
-        except BaseException:
+        except BaseException:  # before its streams are redirected: into the worker's log
             import traceback
             traceback.print_exc()
         finally:
             os._exit(70)
     theirs.close()
     _set_dumpable(False)  # the learner cannot trace this process or read its memory
-    null = os.open("/dev/null", os.O_RDWR)
-    for target in (0, 1, 2) if not os.environ.get("COURSE_DEBUG_TESTER") else (0,):
-        os.dup2(null, target)
+    os.dup2(os.open("/dev/null", os.O_RDONLY), 0)  # its stdout and stderr stay the worker's log (the grader's)
     job = read_frame(fd)
     from course.grading.sandbox import Limits
     from course.runner import codec
@@ -244,7 +242,7 @@ def child(fd: int, args: dict, number: int, shell, guard, baseline: dict) -> Non
     limits = {**asdict(Limits()), **(job.get("limits") or {})}  # the job names every limit; defaults fill gaps
 
     codec.send(mine, {"op": "setup", "limits": limits, "files": job.get("files") or {},
-                      "env": job.get("env") or {}, "separate": bool(job.get("separate"))})
+                      "env": job.get("env") or {}})
     threads = int(limits["threads"]) or 1
     try:
         import torch
@@ -261,7 +259,7 @@ def child(fd: int, args: dict, number: int, shell, guard, baseline: dict) -> Non
     sys.stdout, sys.stderr = kernel.streams
     write_frame(fd, {"t": "hello", "pid": os.getpid()})
     tester = Tester(kernel, Learner(mine, pid), lambda frame: write_frame(fd, frame))
-    tester.run(job.get("cells", []), separate=bool(job.get("separate")))
+    tester.run(job.get("cells", []))
     try:
         codec.send(mine, {"op": "end"})
     except OSError:
@@ -354,7 +352,10 @@ def learner(sock, args: dict, number: int, shell, guard, baseline: dict) -> None
 
     kernel = Kernel(shell, guard, fd_files)
     kernel.start()
-    serve(sock, kernel, separate=bool(job.get("separate")))
+    from course.checks.own_work import refuse_learner_calls
+
+    refuse_learner_calls()  # no test runs here: the course's references answer no learner code
+    serve(sock, kernel)
     os._exit(0)
 
 

@@ -6,9 +6,11 @@ with lengths. The decoder builds fresh objects of exact types from that data:
 ``tuple``, ``dict``, ``slice``, ``torch.Tensor`` (strided or sparse), ``torch.dtype``,
 ``torch.device``, ``torch.layout``, ``torch.Size``, ``numpy.ndarray`` of numbers or
 booleans, and *handles*: references to objects that stay in the process that owns
-them (functions, classes, modules, models). No ``pickle``, no ``eval``, no learner
-class is ever looked up: a tensor subclass, an object with its own ``__eq__`` or a
-``dict`` subclass arrives, at best, as the plain value it holds.
+them (functions, classes, modules, models). The tester never unpickles or evaluates
+anything and never looks up a learner's class: a tensor subclass is refused, a ``str``,
+``int`` or ``float`` subclass arrives as its plain value, any other object as a handle.
+Only the other way, what the tests built (a model, a test's function) reaches the
+learner's process pickled (``pickled``; read with ``trusted=True``).
 
 The encoder runs in the learner's process and may have been tampered with; the
 decoder runs in the tester and trusts nothing it reads: sizes are capped, every

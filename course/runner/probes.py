@@ -283,7 +283,7 @@ def xor(fn, seed, kwargs, inputs):
         return {"module": True, "logits": [model(x) for x in inputs]}
 
 
-def seeded(seed, fn, args, kwargs):
+def seeded(fn, seed, args, kwargs):
     """``fn(*args, **kwargs)`` right after ``torch.manual_seed(seed)`` (the global generator is
     the learner process's)."""
     import torch
@@ -450,11 +450,10 @@ def ste_chain(cls, w):
 def value_code(Value, code, output):
     """``code`` run with the learner's ``Value`` for its leaves, then ``output.backward()``: for
     each name, (is a Value, data, grad); or what went wrong."""
-    from course.checks.autograd import _raising_method
+    from course.checks.autograd import _raising_method, _run
 
-    namespace = {"Value": Value}
     try:
-        exec(code, namespace)  # noqa: S102 - the course's expressions, in the learner's process
+        namespace = _run(code, Value)  # the course's expressions, in the learner's process
         node = namespace.get(output)
         if not isinstance(node, Value):
             return {"error": "type", "output": type(node).__name__}
@@ -465,8 +464,6 @@ def value_code(Value, code, output):
         return {"error": "raised", "message": f"{type(error).__name__}: {error}"}
     nodes = {}
     for name, node in namespace.items():
-        if name in ("Value", "__builtins__"):
-            continue
         ok = isinstance(node, Value)
         nodes[name] = (ok, getattr(node, "data", None) if ok else type(node).__name__, getattr(node, "grad", None) if ok else None)
     return {"nodes": nodes}

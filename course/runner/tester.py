@@ -47,10 +47,6 @@ class Remote:
         object.__setattr__(self, "_handle", handle)
         object.__setattr__(self, "_origin", origin)
 
-    @property
-    def remote_type(self) -> str:
-        return self._handle.type_name
-
     def __call__(self, *args, **kwargs):
         return self._learner.request("call", [self, list(args), kwargs], what=f"{self.__name__}(...)")
 
@@ -248,22 +244,13 @@ def free_names(source: str) -> list[str]:
 
 
 def bound_names(source: str) -> set[str]:
-    """Every name ``source`` binds anywhere (imports, assignments, definitions)."""
+    """Every name ``source`` binds anywhere (imports, assignments, definitions, parameters)."""
+    from course.checks.own_work import bound_names as bound
+
     try:
-        tree = ast.parse(source)
+        return bound(ast.parse(source))
     except SyntaxError:
         return set()
-    names = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-            names.add(node.id)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
-        elif isinstance(node, ast.arg):
-            names.add(node.arg)
-    return names
 
 
 class Tester:
@@ -289,7 +276,7 @@ class Tester:
             return "setup"
         return None
 
-    def run(self, cells: list[dict], separate: bool) -> None:
+    def run(self, cells: list[dict]) -> None:
         from course.grading.kernel import stop_reason
 
         learner = self.learner
@@ -298,7 +285,7 @@ class Tester:
         for index, cell in enumerate(cells):
             self.write({"t": "start", "i": index})
             began = time.monotonic()
-            role = self.trusted(cell) if separate else None
+            role = self.trusted(cell)
             self.count += 1
             if role == "test":
                 status, outputs, tampered = self.run_test(cell), self.kernel.outputs.items, []
@@ -358,8 +345,7 @@ class Tester:
         wanted = [n for n in free_names(source) if n not in own and n not in self.reserved and n not in mine]
         try:
             fetched = self.learner.names(wanted)
-        except (AssertionError, Exception) as error:  # noqa: BLE001 - reported in the cell
-            fetched = {}
+        except Exception as error:  # noqa: BLE001 - reported in the cell
             kernel.outputs.error(type(error).__name__, str(error), [])
             return "error"
         kernel.namespace = {**fetched, **self.setup_names}
